@@ -1,0 +1,29 @@
+export { SchemeError } from "./errors.js";
+export {
+  SCHEME_SPEC_VERSION,
+  defineScheme,
+  rowSize,
+  layoutFieldBytes,
+  FIELD_BYTES,
+  type SchemeSpecVersion,
+  type ImportanceNeed,
+  type BlockFieldType,
+  type BlockField,
+  type BlockLayout,
+  type QuantizeOptions,
+  type QuantScheme,
+  type SchemeDefinition,
+} from "./scheme.js";
+export {
+  createSchemeRegistry,
+  validateScheme,
+  ensureSchemeInit,
+  quantizeTensor,
+  dequantizeTensor,
+  firstNonFinite,
+  type SchemeRegistry,
+  type QuantizeTensorOptions,
+} from "./registry.js";
+export { builtinSchemes, builtinRegistry } from "./builtin.js";
+export { fp32ToFp16, fp16ToFp32, readFp16, writeFp16, fp32ToBits, fp32FromBits, FP16_TABLE } from "./math/fp16.js";
+export { nearestInt, roundf } from "./math/round.js";

@@ -1,0 +1,1 @@
+export { sharedRoot, sharedPath, readShared, readSharedJson, readSharedF32 } from "./shared.js";
