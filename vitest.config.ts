@@ -1,10 +1,19 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   resolve: {
     // Workspace packages resolve to their TypeScript sources (the "source" export condition),
     // so tests never need a build first.
-    conditions: ["source"],
+    conditions: ["source", "module", "node", "import", "default"],
+    alias: {
+      // The private test kit is used by every package's tests without being a dependency of any
+      // (it depends on them: a declared dependency would make a cycle).
+      "@quantlab/testing": fileURLToPath(new URL("./packages/testing/src/index.ts", import.meta.url)),
+    },
+  },
+  ssr: {
+    resolve: { conditions: ["source", "node", "import", "default"], externalConditions: ["source"] },
   },
   test: {
     include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "docs/**/*.test.ts"],
