@@ -1,0 +1,5 @@
+import type { Command } from "../command.js";
+import { typesCommand } from "./types.js";
+
+/** Every command, in the order `quantlab --help` lists them. */
+export const commands: readonly Command[] = [typesCommand];
