@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readSharedJson } from "@quantlab/testing";
+import { readSharedJson } from "@quantlab/testing/fixtures";
 import { GGML_REMOVED_TYPES, GGML_TYPES, GGML_TYPE_COUNT, GGMLQuantizationType, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, LlamaFileType } from "./ggml-types.js";
 
 interface ManifestType { type_id: number; type_name: string; block_size: number; type_size: number; is_quantized: boolean }
