@@ -1,2 +1,14 @@
-export { sharedRoot, sharedPath, readShared, readSharedJson, readSharedF32 } from "./shared.js";
-export { Lcg64, gaussianMatrix, syntheticImportance } from "./lcg.js";
+export * from "./fixtures.js";
+export {
+  SchemeTester,
+  describeSchemeConformance,
+  defaultRmseBound,
+  bitsPerWeight,
+  llamaSyntheticData,
+  arrayRmse,
+  syntheticColumnImportance,
+  LLAMA_RMSE_BOUNDS,
+  type SchemeConformanceOptions,
+  type SchemeConformanceCheck,
+  type SchemeGoldenVector,
+} from "./scheme-tester.js";
