@@ -6,11 +6,12 @@ export default defineConfig({
     // Workspace packages resolve to their TypeScript sources (the "source" export condition),
     // so tests never need a build first.
     conditions: ["source", "module", "node", "import", "default"],
-    alias: {
-      // The private test kit is used by every package's tests without being a dependency of any
-      // (it depends on them: a declared dependency would make a cycle).
-      "@quantlab/testing": fileURLToPath(new URL("./packages/testing/src/index.ts", import.meta.url)),
-    },
+    // The private test kit is used by every package's tests without being a dependency of any
+    // (it depends on them: a declared dependency would make a cycle).
+    alias: [
+      { find: /^@quantlab\/testing\/fixtures$/, replacement: fileURLToPath(new URL("./packages/testing/src/fixtures.ts", import.meta.url)) },
+      { find: /^@quantlab\/testing$/, replacement: fileURLToPath(new URL("./packages/testing/src/index.ts", import.meta.url)) },
+    ],
   },
   ssr: {
     resolve: { conditions: ["source", "node", "import", "default"], externalConditions: ["source"] },
