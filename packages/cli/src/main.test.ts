@@ -1,18 +1,7 @@
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { runCli } from "./main.js";
 import { commands } from "./commands/index.js";
-import type { CliIO } from "./io.js";
-
-function capture(): { io: CliIO; out: () => string; err: () => string } {
-  const o = new PassThrough();
-  const e = new PassThrough();
-  let so = "";
-  let se = "";
-  o.on("data", (d: Buffer) => (so += d.toString()));
-  e.on("data", (d: Buffer) => (se += d.toString()));
-  return { io: { stdout: o, stderr: e, cwd: process.cwd() }, out: () => so, err: () => se };
-}
+import { capture } from "./test-utils/capture.js";
 
 describe("runCli", () => {
   it("every command has --help that names its usage", async () => {

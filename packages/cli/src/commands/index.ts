@@ -1,5 +1,6 @@
 import type { Command } from "../command.js";
+import { inspectCommand } from "./inspect.js";
 import { typesCommand } from "./types.js";
 
 /** Every command, in the order `quantlab --help` lists them. */
-export const commands: readonly Command[] = [typesCommand];
+export const commands: readonly Command[] = [inspectCommand, typesCommand];
