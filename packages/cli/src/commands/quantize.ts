@@ -1,0 +1,216 @@
+import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { builtinRecipeRegistry, quantizeModel, type QuantizeReport } from "@quantlab/quant-core";
+import { UsageError } from "../args.js";
+import { defineCommand } from "../command.js";
+import { fmtBytes, fmtDuration, print, printJson, Progress, table } from "../io.js";
+
+const SUFFIX = ".gguf";
+
+/**
+ * llama-quantize's positionals: `in.gguf [out.gguf] TYPE [nthreads]`. When the second one parses as a type there is
+ * no output name and it becomes `<input dir>/ggml-model-<TYPE>.gguf` (no `.gguf` with --keep-split); with
+ * --keep-split an output name loses its `.gguf`, since shards are named `<out>-00001-of-0000n.gguf`.
+ * @see main (examples/quantize/quantize.cpp, llama.cpp c392e50)
+ */
+function positionals(ps: readonly string[], keepSplit: boolean): { input: string; output: string; type: string; threads: number | undefined } {
+  const reg = builtinRecipeRegistry();
+  const input = ps[0]!;
+  let i = 1;
+  let output: string;
+  let type: string;
+  const first = ps[i] !== undefined ? reg.find(ps[i]!) : undefined;
+  if (first) {
+    const slash = Math.max(input.lastIndexOf("/"), input.lastIndexOf("\\"));
+    output = `${slash >= 0 ? input.slice(0, slash + 1) : ""}ggml-model-${first.name}${keepSplit ? "" : SUFFIX}`;
+    type = first.name;
+    i++;
+  } else {
+    output = ps[i] ?? "";
+    if (output === "") throw new UsageError("missing TYPE; usage: quantlab quantize [options] in.gguf [out.gguf] TYPE [threads]", "quantize");
+    if (keepSplit && output.endsWith(SUFFIX)) output = output.slice(0, -SUFFIX.length);
+    i++;
+    const t = ps[i];
+    if (t === undefined) throw new UsageError("missing ftype (TYPE)", "quantize");
+    const r = reg.find(t);
+    if (!r) throw new UsageError(`invalid ftype '${t}'; see 'quantlab types' or --help for the presets`, "quantize");
+    type = r.name;
+    i++;
+  }
+  let threads: number | undefined;
+  if (ps[i] !== undefined) {
+    threads = Number(ps[i]);
+    if (!Number.isInteger(threads)) throw new UsageError(`invalid nthread '${ps[i]}'`, "quantize");
+    i++;
+  }
+  if (ps[i] !== undefined) throw new UsageError(`unexpected argument '${ps[i]}'`, "quantize");
+  return { input, output, type, threads };
+}
+
+function list(v: unknown): string[] {
+  return Array.isArray(v) ? (v as string[]) : [];
+}
+
+function jsonReport(r: QuantizeReport): unknown {
+  return {
+    input: r.input,
+    outputs: r.outputs,
+    recipe: r.recipe,
+    ftype: r.ftype,
+    dryRun: r.dryRun,
+    ok: r.ok,
+    refusal: r.refusal,
+    threads: r.threads,
+    seconds: r.seconds,
+    totals: {
+      tensors: r.tensors.length,
+      quantized: r.tensors.filter((t) => t.quantized).length,
+      weights: r.nWeights,
+      sourceBytes: r.sourceBytes,
+      bytes: r.totalBytes,
+      inputFileBytes: r.inputFileBytes,
+      fileBytes: r.fileBytes,
+      bpw: r.bpw,
+      sourceBpw: r.nWeights > 0 ? (r.sourceBytes * 8) / r.nWeights : 0,
+    },
+    typeCounts: r.typeCounts,
+    imatrix: r.imatrix,
+    warnings: r.warnings,
+    tensors: r.tensors.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      from: t.from,
+      to: t.to,
+      quantized: t.quantized,
+      imatrix: t.usesImatrix,
+      sourceBytes: t.sourceBytes,
+      bytes: t.bytes,
+      bpw: t.bpw,
+      seconds: t.seconds,
+    })),
+  };
+}
+
+function histogram(r: QuantizeReport): string {
+  return Object.entries(r.typeCounts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([t, n]) => `${t} ×${n}`)
+    .join(", ");
+}
+
+/** `quantlab quantize`: llama-quantize, same arguments, same output bytes. */
+export const quantizeCommand = defineCommand(
+  {
+    name: "quantize",
+    summary: "quantize a GGUF model like llama-quantize (same presets, options and output bytes)",
+    usage: "[options] in.gguf [out.gguf] TYPE [threads]",
+    positionals: [
+      { name: "in.gguf", description: "input model (F32/F16/BF16; any shard of a split model)" },
+      { name: "out.gguf", description: "output (default: ggml-model-<TYPE>.gguf beside the input)", optional: true },
+      { name: "type", description: "preset name (Q4_K_M, IQ2_XS, F16, COPY, ...; case-insensitive) or ftype number", optional: true },
+      { name: "threads", description: "worker threads (as --threads)", optional: true },
+    ],
+    options: [
+      { name: "imatrix", flags: ["--imatrix"], kind: "string", arg: "FILE", description: "importance matrix (.dat or GGUF imatrix)" },
+      { name: "includeWeights", flags: ["--include-weights"], kind: "list", arg: "NAME", description: "use the imatrix only for tensors whose name contains NAME" },
+      { name: "excludeWeights", flags: ["--exclude-weights"], kind: "list", arg: "NAME", description: "do not use the imatrix for tensors whose name contains NAME" },
+      { name: "outputTensorType", flags: ["--output-tensor-type"], kind: "string", arg: "TYPE", description: "ggml type for output.weight" },
+      { name: "tokenEmbeddingType", flags: ["--token-embedding-type"], kind: "string", arg: "TYPE", description: "ggml type for token_embd.weight" },
+      { name: "tensorType", flags: ["--tensor-type"], kind: "list", arg: "REGEX=TYPE", description: "ggml type for tensors whose name matches REGEX" },
+      { name: "tensorTypeFile", flags: ["--tensor-type-file"], kind: "string", arg: "FILE", description: "a file of REGEX=TYPE lines" },
+      { name: "pure", flags: ["--pure"], kind: "boolean", description: "no k-quant mixtures: every tensor gets the default type" },
+      { name: "leaveOutputTensor", flags: ["--leave-output-tensor"], kind: "boolean", description: "leave output.weight un(re)quantized" },
+      { name: "allowRequantize", flags: ["--allow-requantize"], kind: "boolean", description: "allow tensors that are already quantized as input" },
+      { name: "overrideKv", flags: ["--override-kv"], kind: "list", arg: "KEY=TYPE:VALUE", description: "set a metadata key (TYPE int, float, bool or str)" },
+      { name: "keepSplit", flags: ["--keep-split"], kind: "boolean", description: "write one output shard per input shard" },
+      { name: "pruneLayers", flags: ["--prune-layers"], kind: "string", arg: "L0,L1,...", description: "drop these layers and renumber the rest" },
+      { name: "dryRun", flags: ["--dry-run"], kind: "boolean", description: "print the per-tensor plan and the final size; write nothing" },
+      { name: "threads", flags: ["-t", "--threads"], kind: "number", arg: "N", description: "worker threads (default: all cores)" },
+    ],
+    details: [
+      "examples:",
+      "  quantlab quantize model-f32.gguf model-Q4_K_M.gguf Q4_K_M 8",
+      "  quantlab quantize --imatrix imatrix.dat model-f32.gguf IQ2_XS",
+      "  quantlab quantize --dry-run --tensor-type 'ffn_down=q6_K' model-f32.gguf out.gguf Q4_K_M",
+      "The output is byte-identical to llama-quantize (llama.cpp c392e50) for the same arguments.",
+    ].join("\n"),
+  },
+  async ({ io, mode, args, signal }) => {
+    const o = args.options;
+    const keepSplit = o.keepSplit === true;
+    const pos = positionals(args.positionals, keepSplit);
+    const threadOpt = typeof o.threads === "number" ? o.threads : undefined;
+    const threads = pos.threads ?? threadOpt ?? availableParallelism();
+    const at = (p: string) => resolve(io.cwd, p);
+    let pruneLayers: number[] | undefined;
+    if (typeof o.pruneLayers === "string") {
+      pruneLayers = o.pruneLayers.split(",").map((s) => {
+        const n = Number(s.trim());
+        if (s.trim() === "" || !Number.isInteger(n) || n < 0) throw new UsageError(`--prune-layers: bad layer '${s}'`, "quantize");
+        return n;
+      });
+    }
+    if (list(o.includeWeights).length > 0 && list(o.excludeWeights).length > 0) {
+      throw new UsageError("--include-weights and --exclude-weights cannot be used together", "quantize");
+    }
+    const tensorTypeFile = typeof o.tensorTypeFile === "string" ? await readFile(at(o.tensorTypeFile), "utf8") : undefined;
+    const imatrix = typeof o.imatrix === "string" ? o.imatrix : undefined;
+    const progress = new Progress(io, mode, "quantize");
+    const dryRun = o.dryRun === true;
+    const report = await quantizeModel(at(pos.input), at(pos.output), {
+      type: pos.type,
+      imatrix: imatrix !== undefined ? at(imatrix) : undefined,
+      imatrixFile: imatrix, // llama-quantize records the path as given
+      includeWeights: list(o.includeWeights),
+      excludeWeights: list(o.excludeWeights),
+      outputTensorType: typeof o.outputTensorType === "string" ? o.outputTensorType : undefined,
+      tokenEmbeddingType: typeof o.tokenEmbeddingType === "string" ? o.tokenEmbeddingType : undefined,
+      tensorTypeOverrides: list(o.tensorType),
+      tensorTypeFile,
+      pure: o.pure === true,
+      leaveOutputTensor: o.leaveOutputTensor === true,
+      allowRequantize: o.allowRequantize === true,
+      overrideKv: list(o.overrideKv),
+      keepSplit,
+      pruneLayers,
+      dryRun,
+      threads,
+      signal,
+      onProgress: (p) => progress.update({ done: p.bytesDone, total: p.bytesTotal, label: p.tensor, unit: "MB", scale: 1e6 }),
+    });
+    progress.done();
+    if (mode.json) {
+      printJson(io, jsonReport(report));
+      return report.ok ? 0 : 1;
+    }
+    if (dryRun) {
+      print(
+        io,
+        table(
+          ["tensor", "shape", "from", "to", "size", "bpw"],
+          report.tensors.map((t) => [t.name, t.shape.join("x"), t.from, t.to, fmtBytes(t.bytes), Number(t.bpw.toFixed(4))]),
+        ),
+      );
+      print(io);
+      if (!report.ok) {
+        print(io, `llama-quantize would refuse: ${report.refusal}`);
+        return 1;
+      }
+      print(io, `dry run ${report.recipe} (ftype ${report.ftype}): ${report.outputs.join(", ")} would be ${report.fileBytes} bytes (${fmtBytes(report.fileBytes)}), ${report.bpw.toFixed(4)} bpw`);
+      print(io, `types: ${histogram(report)}`);
+      return 0;
+    }
+    if (!mode.quiet) {
+      for (const w of report.warnings) io.stderr.write(`warning: ${w}\n`);
+    }
+    const srcBpw = report.nWeights > 0 ? (report.sourceBytes * 8) / report.nWeights : 0;
+    print(io, `quantized ${report.input} -> ${report.outputs.join(", ")} as ${report.recipe} (ftype ${report.ftype})`);
+    print(io, `model size: ${fmtBytes(report.sourceBytes)} (${srcBpw.toFixed(2)} bpw) -> ${fmtBytes(report.totalBytes)} (${report.bpw.toFixed(4)} bpw)`);
+    print(io, `file size:  ${report.inputFileBytes} -> ${report.fileBytes} bytes`);
+    print(io, `types:      ${histogram(report)}`);
+    if (report.imatrix) print(io, `imatrix:    ${report.imatrix.entries} entries from ${report.imatrix.file}`);
+    print(io, `time:       ${fmtDuration(report.seconds)} with ${report.threads} thread${report.threads === 1 ? "" : "s"} (${(report.sourceBytes / 1e6 / Math.max(report.seconds, 1e-9)).toFixed(1)} MB/s)`);
+    return 0;
+  },
+);
