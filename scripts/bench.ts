@@ -9,6 +9,7 @@ const BENCHES: Record<string, string> = {
   gguf: "packages/gguf/bench/header.bench.ts",
   quant: "packages/quant-core/bench/quantize.bench.ts",
   quantize: "packages/quant-core/bench/quantize-model.bench.ts",
+  budget: "packages/quant-core/bench/budget.bench.ts",
 };
 
 const argv = process.argv.slice(2);
