@@ -22,8 +22,12 @@ export function fp32FromBits(bits: number): number {
 const scaleToInf = 2 ** 112; // fp32_from_bits(0x77800000)
 const scaleToZero = 2 ** -110; // fp32_from_bits(0x08800000)
 
-/** @see ggml_compute_fp32_to_fp16 */
-export function fp32ToFp16(x: number): number {
+/**
+ * ggml_compute_fp32_to_fp16 transliterated (the float trick: scale to move the rounding point, add the bias,
+ * read the bits). Kept as the reference {@link fp32BitsToFp16} was checked against (all 2^32 inputs).
+ * @see ggml_compute_fp32_to_fp16
+ */
+export function fp32ToFp16Ref(x: number): number {
   let base = Math.fround(Math.fround(Math.abs(Math.fround(x)) * scaleToInf) * scaleToZero);
   const w = fp32ToBits(x);
   const shl1w = (w + w) >>> 0;
@@ -36,6 +40,37 @@ export function fp32ToFp16(x: number): number {
   const mantissaBits = bits & 0x00000fff;
   const nonsign = expBits + mantissaBits;
   return ((sign >>> 16) | (shl1w > 0xff000000 ? 0x7e00 : nonsign)) & 0xffff;
+}
+
+/**
+ * fp16 bits of the float32 with bits `w` (int32 or uint32), on integers only. Equal to ggml's float trick
+ * ({@link fp32ToFp16Ref}) for every one of the 2^32 inputs (checked exhaustively when written; float.test.ts
+ * re-checks a dense sample): both round |x| half to even at fp16 precision, the normal range by adding
+ * `0xfff + odd` below the 13 dropped bits (a carry moves into the exponent, and from 65520 up into 0x7c00 = inf),
+ * the subnormal range (|x| < 2^-14) by shifting the full mantissa to units of 2^-24; NaN becomes 0x7e00, signed.
+ */
+export function fp32BitsToFp16(w: number): number {
+  const sign = (w >>> 16) & 0x8000;
+  const a = w & 0x7fffffff;
+  if (a >= 0x38800000) {
+    if (a < 0x47800000) return sign | ((a + (0xc8000fff | 0) + ((a >>> 13) & 1)) >>> 13); // rebias by (15 - 127) << 23
+    return sign | (a > 0x7f800000 ? 0x7e00 : 0x7c00);
+  }
+  const e = a >>> 23;
+  if (e < 102) return sign; // below 2^-25: rounds to (signed) zero
+  const m = (a & 0x7fffff) | 0x800000;
+  const s = 126 - e; // 14..24
+  let q = m >>> s;
+  const rem = m & ((1 << s) - 1);
+  const half = 1 << (s - 1);
+  if (rem > half || (rem === half && (q & 1) !== 0)) q++;
+  return sign | q;
+}
+
+/** @see ggml_compute_fp32_to_fp16 (bit-exact; see {@link fp32BitsToFp16}) */
+export function fp32ToFp16(x: number): number {
+  f32[0] = x;
+  return fp32BitsToFp16(u32[0]!);
 }
 
 /** Table of the float32 bit pattern of every fp16 value (exact; NaN payloads kept as ggml keeps them). */

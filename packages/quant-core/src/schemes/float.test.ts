@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { dequantizeTensor, quantizeTensor } from "../registry.js";
 import { bf16ToFp32Bits, fp32BitsToBf16 } from "../math/bf16.js";
+import { fp32BitsToFp16, fp32ToFp16Ref } from "../math/fp16.js";
 import { floatSchemes } from "./float.js";
 
 const byName = (n: string) => floatSchemes.find((s) => s.name === n)!;
@@ -67,5 +68,44 @@ describe("float schemes", () => {
     s.dequantizeRow(q, y, 3);
     expect([...new Uint32Array(y.buffer)]).toEqual([0x7fc00000, 0xff800000, 0x80000000]);
     expect(bitsToF32(0x80000000)).toBe(-0);
+  });
+
+  it("integer fp32 -> fp16 equals ggml's float trick (every exponent, dense mantissa sample, both signs)", () => {
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    let bad = 0;
+    for (let hi = 0; hi < 512; hi++) {
+      // sign + exponent; mantissas: the rounding-boundary patterns around bit 13 and a stride through the rest
+      for (let lo = 0; lo < 0x800000; lo += lo < 0x4000 ? 1 : 4099) {
+        const w = ((hi << 23) | lo) >>> 0;
+        if ((w & 0x7fffffff) > 0x7f800000) continue; // NaN: checked below by bits
+        u[0] = w;
+        if (fp32BitsToFp16(w) !== fp32ToFp16Ref(f[0]!)) bad++;
+      }
+    }
+    expect(bad).toBe(0);
+    expect([fp32BitsToFp16(0x7f800001), fp32BitsToFp16(0xffc00000), fp32BitsToFp16(0x477ff000), fp32BitsToFp16(0x33000001)]).toEqual([0x7e00, 0xfe00, 0x7c00, 0x0001]);
+  });
+
+  it("unaligned byte buffers and odd counts take the byte path with the same results", () => {
+    const n = 257;
+    const x = new Float32Array(n).map((_, i) => (i - 128) * 0.37 + 1e-6 * i);
+    for (const name of ["f16", "bf16"]) {
+      const s = byName(name);
+      const aligned = new Uint8Array(2 * n);
+      s.quantizeRowRef(x, aligned, n - 1); // even count, 4-aligned: the paired int32 path
+      s.quantizeRowRef(x.subarray(n - 1), aligned.subarray(2 * n - 2), 1);
+      for (const off of [1, 2]) {
+        const odd = new Uint8Array(2 * n + off).subarray(off);
+        s.quantizeRowRef(x, odd, n);
+        expect([...odd]).toEqual([...aligned]);
+        const y1 = new Float32Array(n);
+        const y2 = new Float32Array(n);
+        s.dequantizeRow(aligned, y1, n - 1);
+        s.dequantizeRow(aligned.subarray(2 * n - 2), y1.subarray(n - 1), 1);
+        s.dequantizeRow(odd, y2, n);
+        expect([...y2]).toEqual([...y1]);
+      }
+    }
   });
 });

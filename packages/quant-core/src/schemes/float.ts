@@ -7,15 +7,27 @@
  */
 import { GGMLQuantizationType } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
-import { FP16_TABLE, fp32ToFp16 } from "../math/fp16.js";
+import { FP16_TABLE, fp32BitsToFp16 } from "../math/fp16.js";
 import { bf16ToFp32Bits, fp32BitsToBf16 } from "../math/bf16.js";
 
-/** float32 bits of every fp16 value (a view of the exact table in math/fp16.ts). */
-const FP16_BITS = new Uint32Array(FP16_TABLE.buffer, FP16_TABLE.byteOffset, FP16_TABLE.length);
+/** float32 bits of every fp16 value, as int32 (a view of the exact table in math/fp16.ts). */
+const FP16_BITS = new Int32Array(FP16_TABLE.buffer, FP16_TABLE.byteOffset, FP16_TABLE.length);
 
-/** Uint32 view of a Float32Array (same memory; a Float32Array is always 4-byte aligned). */
-function bitsOf(a: Float32Array, n: number): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, n);
+/** Whether this host is little-endian (then a Uint16Array view of the bytes is the little-endian ggml layout). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Int32 view of a Float32Array's bits (same memory; a Float32Array is always 4-byte aligned). */
+function bitsOf(a: Float32Array, n: number): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, n);
+}
+
+/**
+ * An Int32Array over the `n` little-endian 16-bit values of `b` taken two at a time (value 2i in the low half of word
+ * i, 2i+1 in the high half), or null when that view is not possible: odd `n`, bytes not 4-aligned, big-endian host.
+ * Two values per load/store is what makes these conversion loops fast.
+ */
+function pairsOf(b: Uint8Array, n: number): Int32Array | null {
+  return LITTLE_ENDIAN && (b.byteOffset & 3) === 0 && (n & 1) === 0 ? new Int32Array(b.buffer, b.byteOffset, n >> 1) : null;
 }
 
 // ---------------------------------------------------------------------------------------------- f32
@@ -40,15 +52,19 @@ export function quantizeF32(src: Float32Array, dst: Uint8Array, nrows: number, n
 // ---------------------------------------------------------------------------------------------- f16
 
 /**
- * float32 → fp16, little-endian into `dst`. NaN keeps its sign (0x7E00 | sign), as the C reads the sign
- * from the float bits.
+ * float32 → fp16, little-endian into `dst`, from the float32 bits (integer-only, bit-exact: see
+ * fp32BitsToFp16). NaN keeps its sign (0x7E00 | sign), as the C reads the sign from the float bits.
  * @see ggml_fp32_to_fp16_row (ggml/src/ggml.c), ggml_compute_fp32_to_fp16 (ggml/src/ggml-impl.h)
  */
 export function ggmlFp32ToFp16Row(src: Float32Array, dst: Uint8Array, k: number): void {
   const bits = bitsOf(src, k);
+  const out = pairsOf(dst, k);
+  if (out !== null) {
+    for (let i = 0, j = 0; i < k; i += 2, j++) out[j] = fp32BitsToFp16(bits[i]!) | (fp32BitsToFp16(bits[i + 1]!) << 16);
+    return;
+  }
   for (let i = 0; i < k; i++) {
-    const w = bits[i]!;
-    const h = (w & 0x7fffffff) > 0x7f800000 ? ((w >>> 16) & 0x8000) | 0x7e00 : fp32ToFp16(src[i]!);
+    const h = fp32BitsToFp16(bits[i]!);
     dst[2 * i] = h & 0xff;
     dst[2 * i + 1] = h >>> 8;
   }
@@ -57,6 +73,15 @@ export function ggmlFp32ToFp16Row(src: Float32Array, dst: Uint8Array, k: number)
 /** fp16 → float32 bit for bit (NaN payloads kept). @see ggml_fp16_to_fp32_row (ggml/src/ggml.c) */
 export function ggmlFp16ToFp32Row(src: Uint8Array, dst: Float32Array, k: number): void {
   const out = bitsOf(dst, k);
+  const h = pairsOf(src, k);
+  if (h !== null) {
+    for (let i = 0, j = 0; i < k; i += 2, j++) {
+      const w = h[j]!;
+      out[i] = FP16_BITS[w & 0xffff]!;
+      out[i + 1] = FP16_BITS[w >>> 16]!;
+    }
+    return;
+  }
   for (let i = 0; i < k; i++) out[i] = FP16_BITS[src[2 * i]! | (src[2 * i + 1]! << 8)]!;
 }
 
@@ -82,6 +107,18 @@ export function quantizeF16(src: Float32Array, dst: Uint8Array, nrows: number, n
 /** @see ggml_fp32_to_bf16_row_ref (ggml/src/ggml.c) */
 export function quantizeRowBf16Ref(src: Float32Array, dst: Uint8Array, k: number): void {
   const bits = bitsOf(src, k);
+  const out = pairsOf(dst, k);
+  if (out !== null) {
+    // fp32BitsToBf16 inlined on int32 bits: `>>> 16` wraps modulo 2^32 as the C uint32 sum does
+    for (let i = 0, j = 0; i < k; i += 2, j++) {
+      const u = bits[i]!;
+      const v = bits[i + 1]!;
+      const hu = (u & 0x7fffffff) > 0x7f800000 ? (u >>> 16) | 64 : (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+      const hv = (v & 0x7fffffff) > 0x7f800000 ? (v >>> 16) | 64 : (v + 0x7fff + ((v >>> 16) & 1)) >>> 16;
+      out[j] = hu | (hv << 16);
+    }
+    return;
+  }
   for (let i = 0; i < k; i++) {
     const h = fp32BitsToBf16(bits[i]!);
     dst[2 * i] = h & 0xff;
@@ -92,6 +129,15 @@ export function quantizeRowBf16Ref(src: Float32Array, dst: Uint8Array, k: number
 /** @see ggml_bf16_to_fp32_row (ggml/src/ggml.c; type_traits[GGML_TYPE_BF16].to_float) */
 export function dequantizeRowBf16(src: Uint8Array, dst: Float32Array, k: number): void {
   const out = bitsOf(dst, k);
+  const h = pairsOf(src, k);
+  if (h !== null) {
+    for (let i = 0, j = 0; i < k; i += 2, j++) {
+      const w = h[j]!;
+      out[i] = w << 16;
+      out[i + 1] = w & -65536;
+    }
+    return;
+  }
   for (let i = 0; i < k; i++) out[i] = bf16ToFp32Bits(src[2 * i]! | (src[2 * i + 1]! << 8));
 }
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { builtinRegistry } from "../builtin.js";
 import type { QuantScheme } from "../scheme.js";
 import { e8m0ToFp32, e8m0ToFp32Half, fp32ToUe4m3, ue4m3ToFp32 } from "../math/fp8.js";
-import { bestIndexMxfp4, bestIndexMxfp4Fast, kvaluesMxfp4 } from "./fp4.js";
+import { bestIndexMxfp4, bestIndexMxfp4Fast, kvaluesMxfp4, quantizeRowMxfp4Ref } from "./fp4.js";
 import { Lcg64 } from "@quantlab/testing";
 
 /** llama.cpp tests/test-quantize-fns.cpp `generate_data`: 0.1 + 2·cosf(i + offset). */
@@ -107,6 +107,42 @@ describe("bestIndexMxfp4", () => {
       }
     }
     for (const x of [Infinity, -Infinity, Number.NaN, 0, -0, 3e38, -1e30, 1e10]) expect(bestIndexMxfp4Fast(x, 0.5)).toBe(bestIndexMxfp4(x, 0.5));
+  });
+
+  it("the inlined row search of quantize_row_mxfp4_ref gives the loop's indices (grid points, midpoints, ±ulp, tiny, specials)", () => {
+    const rng = new Lcg64(777n);
+    const nb = 4000;
+    const x = new Float32Array(nb * 32);
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (let b = 0; b < nb; b++) {
+      // amax = 1.9·2^E makes d = 2^(E-3) (half of the e8m0 scale), so k·d and the midpoints stay below amax
+      const E = Math.floor(rng.u01() * 60 - 30);
+      const amax = Math.fround(1.9 * 2 ** E);
+      const d = 2 ** (E - 3);
+      for (let j = 0; j < 32; j++) {
+        const r = rng.u01();
+        const k = kvaluesMxfp4[Math.floor(rng.u01() * 16)]!;
+        const k2 = kvaluesMxfp4[Math.floor(rng.u01() * 16)]!;
+        let v = r < 0.3 ? (rng.u01() * 2 - 1) * amax : r < 0.6 ? k * d : r < 0.9 ? ((k + k2) / 2) * d : amax * 1e-9;
+        f[0] = v;
+        if (rng.u01() < 0.3) u[0] += rng.u01() < 0.5 ? 1 : -1; // one ulp off a grid point or midpoint
+        v = f[0]!;
+        x[b * 32 + j] = j === 0 ? amax : v;
+      }
+    }
+    x.set([Number.NaN, Infinity, -Infinity, -0], 32 * 7);
+    const y = new Uint8Array(nb * 17);
+    quantizeRowMxfp4Ref(x, y, nb * 32);
+    let bad = 0;
+    for (let b = 0; b < nb; b++) {
+      const d = e8m0ToFp32Half(y[b * 17]!);
+      for (let j = 0; j < 16; j++) {
+        const q = y[b * 17 + 1 + j]!;
+        if ((q & 15) !== bestIndexMxfp4(x[b * 32 + j]!, d) || q >> 4 !== bestIndexMxfp4(x[b * 32 + 16 + j]!, d)) bad++;
+      }
+    }
+    expect(bad).toBe(0);
   });
 
   it("finds every E2M1 value exactly (the first index on ties, so +0 not -0)", () => {

@@ -74,8 +74,31 @@ export function bestIndexMxfp4Fast(x: number, e: number): number {
   return x < 0 && best > 0 ? 8 + best : best;
 }
 
+/** Grid position (index into E2M1_MAGNITUDE of the largest magnitude <= t) for floor(t) = 0..15. */
+const POS_OF_FLOOR = Uint8Array.from([0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7]);
+/** E2M1_MAGNITUDE with a sentinel: position 7 has no upper neighbour (its error is +inf, never smaller). */
+const MAGNITUDE_NEXT = Float64Array.from([0, 1, 2, 3, 4, 6, 8, 12, Infinity]);
+
 /**
- * @see quantize_row_mxfp4_ref (ggml/src/ggml-quants.c)
+ * {@link bestIndexMxfp4Fast} for a power-of-two scale `d` in (0, 2^120) (`invD` = 1/d): for t = |v|/d < 16 (always
+ * the case for finite v in quantize_row_mxfp4_ref) the position chain is a table on floor(t) and the two
+ * data-dependent choices are integer arithmetic; anything else (NaN, inf) goes through bestIndexMxfp4Fast.
+ */
+function mxfp4IndexPow2(v: number, d: number, invD: number): number {
+  const a = Math.abs(v);
+  const t = a * invD;
+  if (!(t < 16)) return bestIndexMxfp4Fast(v, d);
+  const pos = POS_OF_FLOOR[t | 0];
+  const errLo = Math.fround(a - MAGNITUDE_NEXT[pos] * d);
+  const errHi = Math.fround(MAGNITUDE_NEXT[pos + 1] * d - a);
+  const best = pos + +(errHi < errLo);
+  // negative v takes index 8 + best, except best 0 (index 8 is -0 and loses the tie to index 0)
+  return best | ((+(v < 0) & ((best + 7) >> 3)) << 3);
+}
+
+/**
+ * @see quantize_row_mxfp4_ref (ggml/src/ggml-quants.c). d = 2^(floor(log2f(amax)) - 3) is a power of two, so the
+ * per-value search is {@link mxfp4IndexPow2} (same indices as bestIndexMxfp4Fast / best_index_mxfp4).
  */
 export function quantizeRowMxfp4Ref(x: Float32Array, y: Uint8Array, k: number): void {
   const qk = QK_MXFP4;
@@ -92,10 +115,20 @@ export function quantizeRowMxfp4Ref(x: Float32Array, y: Uint8Array, k: number): 
     const e = amax > 0 ? Math.trunc(Math.floor(Math.fround(Math.log2(amax))) - 2 + 127) & 0xff : 0;
     const d = e8m0ToFp32Half(e);
     y[yo] = e;
-    for (let j = 0; j < qk / 2; ++j) {
-      const x0 = bestIndexMxfp4Fast(x[xo + j], d);
-      const x1 = bestIndexMxfp4Fast(x[xo + qk / 2 + j], d);
-      y[yo + 1 + j] = x0 | (x1 << 4);
+    if (d > 0 && d < FAST_SCALE_LIMIT) {
+      // d is a power of two (2^-128 .. 2^126), so 1/d is exact in double and a·(1/d) = a/d exactly
+      const invD = 1 / d;
+      for (let j = 0; j < qk / 2; ++j) {
+        const x0 = mxfp4IndexPow2(x[xo + j], d, invD);
+        const x1 = mxfp4IndexPow2(x[xo + qk / 2 + j], d, invD);
+        y[yo + 1 + j] = x0 | (x1 << 4);
+      }
+    } else {
+      for (let j = 0; j < qk / 2; ++j) {
+        const x0 = bestIndexMxfp4Fast(x[xo + j], d);
+        const x1 = bestIndexMxfp4Fast(x[xo + qk / 2 + j], d);
+        y[yo + 1 + j] = x0 | (x1 << 4);
+      }
     }
   }
 }

@@ -16,7 +16,9 @@ import {
   KMASK_IQ2XS,
   KSIGNS_IQ2XS,
 } from "./iq-grids.js";
-import { IQ1_INDEX, IQ2_S_INDEX, IQ2_XS_INDEX, IQ2_XXS_INDEX, iq2xsInitImpl, makeQpQuants, nearestIntC } from "./iq2-common.js";
+import { IQ1_INDEX, IQ2_S_INDEX, IQ2_XS_INDEX, IQ2_XXS_INDEX, iq2xsInitImpl } from "./iq2-common.js";
+import { makeQpQuants } from "./kquants-helpers.js";
+import { nearestInt } from "../math/round.js";
 
 /** Entry `k` of a decoded grid as the uint64 ggml-common.h writes (little-endian bytes). */
 function entry(grid: Uint8Array | Int8Array, k: number): bigint {
@@ -168,14 +170,14 @@ describe("iq2/iq1 tables", () => {
     }
   });
 
-  it("nearestIntC follows ggml's nearest_int bit trick, in and out of its exact range", () => {
-    expect(nearestIntC(2.5)).toBe(2);
-    expect(nearestIntC(3.5)).toBe(4);
-    expect(nearestIntC(-0.5)).toBe(0);
-    expect(nearestIntC(-1.5)).toBe(-2);
-    expect(nearestIntC(4194303)).toBe(4194303);
+  it("nearestInt follows ggml's nearest_int bit trick, in and out of its exact range", () => {
+    expect(nearestInt(2.5)).toBe(2);
+    expect(nearestInt(3.5)).toBe(4);
+    expect(nearestInt(-0.5)).toBe(0);
+    expect(nearestInt(-1.5)).toBe(-2);
+    expect(nearestInt(4194303)).toBe(4194303);
     // 2^23 + 1.5*2^23 = 1.25*2^24: mantissa bits 0x200000, minus 0x400000
-    expect(nearestIntC(8388608)).toBe(-2097152);
+    expect(nearestInt(8388608)).toBe(-2097152);
   });
 
   it("makeQpQuants: all-zero input gives scale 0 and zero levels; levels stay within nmax", () => {

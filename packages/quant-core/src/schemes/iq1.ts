@@ -16,7 +16,8 @@ import { SchemeError } from "../errors.js";
 import { fp16ToFp32, fp32ToFp16, readFp16 } from "../math/fp16.js";
 import { importanceRequired } from "./common.js";
 import { IQ1M_DELTA, IQ1S_DELTA, iq1sGrid, NGRID_IQ1S } from "./iq-grids.js";
-import { FLT_MAX, GROUP_MAX_EPS_IQ1_M, GROUP_MAX_EPS_IQ1_S, IQ1_INDEX, iq2xsInitImpl, nearestIntC, TERMS } from "./iq2-common.js";
+import { FLT_MAX, GROUP_MAX_EPS_IQ1_M, GROUP_MAX_EPS_IQ1_S, IQ1_INDEX, iq2xsInitImpl, TERMS } from "./iq2-common.js";
+import { nearestInt } from "../math/round.js";
 
 const f = Math.fround;
 const QK_K = 256;
@@ -327,7 +328,7 @@ export function quantizeRowIq1SImpl(x: Float32Array, xOff: number, y: Uint8Array
     y[yb + 1] = dh >> 8;
     const id = f(1 / d);
     for (let ib = 0; ib < QK_K / blockSize; ++ib) {
-      let l = nearestIntC(f(0.5 * f(f(id * scales[ib]) - 1)));
+      let l = nearestInt(f(0.5 * f(f(id * scales[ib]) - 1)));
       l = l < 0 ? 0 : l > 7 ? 7 : l;
       if (shifts[ib] === -1) l |= 8;
       y[yqh + 2 * ib + 1] |= l << 4;
@@ -366,7 +367,7 @@ export function dequantizeRowIq1S(src: Uint8Array, dst: Float32Array, k: number)
       const qh = src[qhb + 2 * ib] | (src[qhb + 2 * ib + 1] << 8);
       const dl = f(d * (2 * ((qh >> 12) & 7) + 1));
       // delta = qh & 0x8000 ? -IQ1S_DELTA : IQ1S_DELTA; y = dl * (grid[j] + delta)
-      const base = qh & 0x8000 ? IQ1S_MINUS_OFFSET : 0;
+      const base = (qh >>> 15) * IQ1S_MINUS_OFFSET; // qh & 0x8000 ? IQ1S_MINUS_OFFSET : 0, without a branch
       for (let l = 0; l < 4; ++l) {
         const g = base + 8 * (src[qs + l] | (((qh >> (3 * l)) & 7) << 8));
         dst[y] = dl * shifted[g];
@@ -571,7 +572,7 @@ export function quantizeRowIq1MImpl(x: Float32Array, xOff: number, y: Uint8Array
     let sumqxF = 0;
     let sumq2F = 0;
     for (let ib = 0; ib < QK_K / blockSize; ++ib) {
-      let l = nearestIntC(f(0.5 * f(f(id * scales[ib]) - 1)));
+      let l = nearestInt(f(0.5 * f(f(id * scales[ib]) - 1)));
       l = l < 0 ? 0 : l > 7 ? 7 : l;
       const bits = l << (3 * (ib % 4));
       const w4 = ib >> 2;
@@ -653,7 +654,8 @@ export function dequantizeRowIq1M(src: Uint8Array, dst: Float32Array, k: number)
         // idx[l] = qs[l] | ((qh[l/2] << (l%2 ? 4 : 8)) & 0x700); delta[l] = qh[l/2] & (l%2 ? 0x80 : 0x08) ? -IQ1S_DELTA : IQ1S_DELTA
         const h = l < 2 ? qh0 : qh1;
         const odd = l & 1;
-        const g = (h & (odd ? 0x80 : 0x08) ? IQ1S_MINUS_OFFSET : 0) + 8 * (src[qs + l] | ((odd ? h << 4 : h << 8) & 0x700));
+        // (h & (odd ? 0x80 : 0x08) ? IQ1S_MINUS_OFFSET : 0), without a data-dependent branch
+        const g = ((h >> (odd ? 7 : 3)) & 1) * IQ1S_MINUS_OFFSET + 8 * (src[qs + l] | ((odd ? h << 4 : h << 8) & 0x700));
         const dl = l < 2 ? dl1 : dl2;
         dst[y] = dl * shifted[g];
         dst[y + 1] = dl * shifted[g + 1];

@@ -10,35 +10,13 @@ import { KGRID_1BIT_2048, KGRID_2BIT_1024, KGRID_2BIT_256, KGRID_2BIT_512 } from
 
 const f = Math.fround;
 
-/** @see GROUP_MAX_EPS (ggml/src/ggml-quants.c): 1e-15f */
-export const GROUP_MAX_EPS = f(1e-15);
-/** @see GROUP_MAX_EPS_IQ2_S: 1e-8f */
-export const GROUP_MAX_EPS_IQ2_S = f(1e-8);
-/** @see GROUP_MAX_EPS_IQ1_M: 1e-7f */
-export const GROUP_MAX_EPS_IQ1_M = f(1e-7);
-/** @see GROUP_MAX_EPS_IQ1_S: 1e-12f */
-export const GROUP_MAX_EPS_IQ1_S = f(1e-12);
+/** GROUP_MAX_EPS, GROUP_MAX_EPS_IQ2_S / _IQ1_M / _IQ1_S: the one copy is in kquants-helpers.ts. */
+export { GROUP_MAX_EPS, GROUP_MAX_EPS_IQ1_M, GROUP_MAX_EPS_IQ1_S, GROUP_MAX_EPS_IQ2_S } from "./kquants-helpers.js";
 /** C `FLT_MAX`. */
 export const FLT_MAX = 3.4028234663852886e38;
 
 /** `0.1f` as a float32. */
 export const F_0_1 = f(0.1);
-
-const NEAREST_F32 = new Float32Array(1);
-const NEAREST_U32 = new Uint32Array(NEAREST_F32.buffer);
-
-/**
- * ggml's `nearest_int`: `fval + 12582912.f` in float, then the low 23 mantissa bits minus 0x400000. Round half to
- * even for |fval| < 2^22; outside that range (and for inf/NaN) it reproduces the C bit trick exactly.
- * @see nearest_int (ggml/src/ggml-quants.c)
- */
-export function nearestIntC(fval: number): number {
-  const v = f(fval + 12582912);
-  const r = v - 12582912;
-  if (r >= -4194304 && r < 4194304) return r;
-  NEAREST_F32[0] = v;
-  return (NEAREST_U32[0]! & 0x007fffff) - 0x00400000;
-}
 
 /** One entry of ggml's `iq2_data`: the grid (bytes `2l+1`), the coordinate map and the neighbour lists. */
 export interface Iq2Entry {
@@ -198,7 +176,39 @@ export function iq2FindBestNeighbour(
   }
   let bestD2 = FLT_MAX;
   let gridIndex = -1;
-  for (let j = 1; j <= numNeighbors; j++) {
+  // two neighbours per iteration (independent sums, compared in list order: the same choice as one at a time)
+  let j = 1;
+  for (; j < numNeighbors; j += 2) {
+    const g = neighbours[nOff + j];
+    const h = neighbours[nOff + j + 1];
+    const kg = packed[g];
+    const kh = packed[h];
+    let d2 = f(0 + T[kg & 3]);
+    let e2 = f(0 + T[kh & 3]);
+    d2 = f(d2 + T[4 + ((kg >> 2) & 3)]);
+    e2 = f(e2 + T[4 + ((kh >> 2) & 3)]);
+    d2 = f(d2 + T[8 + ((kg >> 4) & 3)]);
+    e2 = f(e2 + T[8 + ((kh >> 4) & 3)]);
+    d2 = f(d2 + T[12 + ((kg >> 6) & 3)]);
+    e2 = f(e2 + T[12 + ((kh >> 6) & 3)]);
+    d2 = f(d2 + T[16 + ((kg >> 8) & 3)]);
+    e2 = f(e2 + T[16 + ((kh >> 8) & 3)]);
+    d2 = f(d2 + T[20 + ((kg >> 10) & 3)]);
+    e2 = f(e2 + T[20 + ((kh >> 10) & 3)]);
+    d2 = f(d2 + T[24 + ((kg >> 12) & 3)]);
+    e2 = f(e2 + T[24 + ((kh >> 12) & 3)]);
+    d2 = f(d2 + T[28 + (kg >> 14)]);
+    e2 = f(e2 + T[28 + (kh >> 14)]);
+    if (d2 < bestD2) {
+      bestD2 = d2;
+      gridIndex = g;
+    }
+    if (e2 < bestD2) {
+      bestD2 = e2;
+      gridIndex = h;
+    }
+  }
+  for (; j <= numNeighbors; j++) {
     const g = neighbours[nOff + j];
     const kg = packed[g];
     let d2 = f(0 + T[kg & 3]);
@@ -220,6 +230,9 @@ export function iq2FindBestNeighbour(
   return gridIndex;
 }
 
+/** x (0..7), w (8..15) of the current group and `scale*q` for l = 0..2 (16..18), for iq2FindBestNeighbourDirect. */
+const XW_SCRATCH = new Float64Array(19);
+
 /**
  * iq2FindBestNeighbour for short lists (fewer terms than the 8x3 table would cost): the C's loop as written.
  * @see iq2_find_best_neighbour (ggml/src/ggml-quants.c)
@@ -239,14 +252,22 @@ function iq2FindBestNeighbourDirect(
   const numNeighbors = neighbours[nOff];
   let bestD2 = FLT_MAX;
   let gridIndex = -1;
+  // `scale*q` for the three grid values q = 2l+1 (l = 0..2), and the eight x and w, once per call
+  const XW = XW_SCRATCH;
+  XW[16] = f(scale * 1);
+  XW[17] = f(scale * 3);
+  XW[18] = f(scale * 5);
+  for (let i = 0; i < 8; i++) {
+    XW[i] = xval[xOff + i];
+    XW[8 + i] = weight[wOff + i];
+  }
   for (let j = 1; j <= numNeighbors; j++) {
     const g = neighbours[nOff + j];
     const b = 8 * g;
     let d2 = 0;
     for (let i = 0; i < 8; i++) {
-      const q = 2 * gridL[b + i] + 1;
-      const diff = f(f(scale * q) - xval[xOff + i]);
-      d2 = f(d2 + f(f(weight[wOff + i] * diff) * diff));
+      const diff = f(XW[16 + gridL[b + i]] - XW[i]);
+      d2 = f(d2 + f(f(XW[8 + i] * diff) * diff));
     }
     if (d2 < bestD2) {
       bestD2 = d2;
@@ -257,82 +278,4 @@ function iq2FindBestNeighbourDirect(
   const b = 8 * gridIndex;
   for (let i = 0; i < 8; i++) L[lOff + i] = gridL[b + i];
   return gridIndex;
-}
-
-/**
- * Weighted quantization of `n` non-negative values to 0..nmax with one scale (no offset); writes `L` (uint8, as the
- * C does: a negative level wraps to 256 + l) and returns the scale. Private copy for the iq2 family, following ggml
- * d99724f (`max < GROUP_MAX_EPS` test, `suml2 > 0` guard on the final division).
- * @see make_qp_quants (ggml/src/ggml-quants.c)
- */
-export function makeQpQuants(n: number, nmax: number, x: Float32Array, xOff: number, L: Uint8Array, lOff: number, w: Float32Array, wOff: number): number {
-  let max = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[xOff + i];
-    max = max > v ? max : v;
-  }
-  if (max < GROUP_MAX_EPS) {
-    for (let i = 0; i < n; i++) L[lOff + i] = 0;
-    return 0;
-  }
-  let iscale = f(nmax / max);
-  for (let i = 0; i < n; i++) L[lOff + i] = nearestIntC(f(iscale * x[xOff + i]));
-  const scale = f(1 / iscale);
-  let bestMse = 0;
-  for (let i = 0; i < n; i++) {
-    const diff = f(x[xOff + i] - f(scale * L[lOff + i]));
-    bestMse = f(bestMse + f(f(w[wOff + i] * diff) * diff));
-  }
-  for (let is = -4; is <= 4; is++) {
-    if (is === 0) continue;
-    const iscaleIs = f(f(f(F_0_1 * is) + nmax) / max);
-    const scaleIs = f(1 / iscaleIs);
-    let mse = 0;
-    for (let i = 0; i < n; i++) {
-      let l = nearestIntC(f(iscaleIs * x[xOff + i]));
-      l = nmax < l ? nmax : l;
-      const diff = f(x[xOff + i] - f(scaleIs * l));
-      mse = f(mse + f(f(w[wOff + i] * diff) * diff));
-    }
-    if (mse < bestMse) {
-      bestMse = mse;
-      iscale = iscaleIs;
-    }
-  }
-  let sumlx = 0;
-  let suml2 = 0;
-  for (let i = 0; i < n; i++) {
-    let l = nearestIntC(f(iscale * x[xOff + i]));
-    l = nmax < l ? nmax : l;
-    L[lOff + i] = l;
-    const wi = w[wOff + i];
-    sumlx = f(sumlx + f(f(wi * x[xOff + i]) * l));
-    suml2 = f(suml2 + f(f(wi * l) * l));
-  }
-  for (let itry = 0; itry < 5; itry++) {
-    let nChanged = 0;
-    for (let i = 0; i < n; i++) {
-      const wi = w[wOff + i];
-      const xi = x[xOff + i];
-      const Li = L[lOff + i];
-      let slx = f(sumlx - f(f(wi * xi) * Li));
-      let sl2 = f(suml2 - f(f(wi * Li) * Li));
-      if (slx > 0 && sl2 > 0) {
-        let newL = nearestIntC(f(f(xi * sl2) / slx));
-        newL = nmax < newL ? nmax : newL;
-        if (newL !== Li) {
-          slx = f(slx + f(f(wi * xi) * newL));
-          sl2 = f(sl2 + f(f(wi * newL) * newL));
-          if (f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
-            L[lOff + i] = newL;
-            sumlx = slx;
-            suml2 = sl2;
-            nChanged++;
-          }
-        }
-      }
-    }
-    if (!nChanged) break;
-  }
-  return suml2 > 0 ? f(sumlx / suml2) : 0;
 }

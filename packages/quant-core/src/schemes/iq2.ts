@@ -23,9 +23,9 @@ import {
   iq2FindBestNeighbour,
   iq2xsInitImpl,
   type Iq2Entry,
-  makeQpQuants,
-  nearestIntC,
 } from "./iq2-common.js";
+import { makeQpQuants } from "./kquants-helpers.js";
+import { nearestInt } from "../math/round.js";
 
 const f = Math.fround;
 const QK_K = 256;
@@ -52,7 +52,7 @@ function missingWeights(name: string): never {
   throw new SchemeError("QUANT_IMPORTANCE_REQUIRED", "missing quantization weights (GGML_ASSERT(quant_weights))", { scheme: name });
 }
 
-// Note: `nearest_int(0.5f*(id*x - 1))` is written `nearestIntC(0.5 * f(...))` in the search loops: halving a float32
+// Note: `nearest_int(0.5f*(id*x - 1))` is written `nearestInt(0.5 * f(...))` in the search loops: halving a float32
 // is exact in double and only leaves float32 below 2^-126, where both roundings give nearest_int 0.
 
 // ------------------------------------------------------------------------------------------------ scratch
@@ -174,7 +174,7 @@ export function quantizeRowIq2XxsImpl(x: Float32Array, xOff: number, y: Uint8Arr
         const thisScale = f(1 / id);
         for (let k = 0; k < 4; ++k) {
           for (let i = 0; i < 8; ++i) {
-            const l = nearestIntC(0.5 * f(f(id * xval[8 * k + i]) - 1));
+            const l = nearestInt(0.5 * f(f(id * xval[8 * k + i]) - 1));
             Laux[8 * k + i] = l < 0 ? 0 : l > kMaxQ - 1 ? kMaxQ - 1 : l;
           }
           let u = 0;
@@ -203,7 +203,7 @@ export function quantizeRowIq2XxsImpl(x: Float32Array, xOff: number, y: Uint8Arr
         for (let k = 0; k < 4; ++k) {
           let u = 0;
           for (let i = 0; i < 8; ++i) {
-            let l = nearestIntC(0.5 * f(f(id * xval[8 * k + i]) - 1));
+            let l = nearestInt(0.5 * f(f(id * xval[8 * k + i]) - 1));
             l = l < 0 ? 0 : l > kMaxQ - 1 ? kMaxQ - 1 : l;
             u |= l << (2 * i);
           }
@@ -251,7 +251,7 @@ export function quantizeRowIq2XxsImpl(x: Float32Array, xOff: number, y: Uint8Arr
     writeU16(y, yb, fp32ToFp16(d));
     const id = f(1 / d);
     for (let ib = 0; ib < QK_K / 32; ++ib) {
-      let l = nearestIntC(f(0.5 * f(f(id * scales[ib]) - 1)));
+      let l = nearestInt(f(0.5 * f(f(id * scales[ib]) - 1)));
       l = l < 0 ? 0 : l > 15 ? 15 : l;
       q2xxs[2 * ib + 1] |= l << 28;
     }
@@ -322,7 +322,7 @@ function iq2SearchScale16(max: number, entry: Iq2Entry): number {
     const thisScale = f(1 / id);
     for (let k = 0; k < 2; ++k) {
       for (let i = 0; i < 8; ++i) {
-        const l = nearestIntC(0.5 * f(f(id * xval[8 * k + i]) - 1));
+        const l = nearestInt(0.5 * f(f(id * xval[8 * k + i]) - 1));
         Laux[8 * k + i] = l < 0 ? 0 : l > kMaxQ - 1 ? kMaxQ - 1 : l;
       }
       let u = 0;
@@ -357,7 +357,7 @@ function iq2SearchScale16(max: number, entry: Iq2Entry): number {
       if (isOnGrid[k]) continue;
       let u = 0;
       for (let i = 0; i < 8; ++i) {
-        let l = nearestIntC(0.5 * f(f(id * xval[8 * k + i]) - 1));
+        let l = nearestInt(0.5 * f(f(id * xval[8 * k + i]) - 1));
         l = l < 0 ? 0 : l > kMaxQ - 1 ? kMaxQ - 1 : l;
         u |= l << (2 * i);
         L[8 * k + i] = l;
@@ -443,7 +443,7 @@ export function quantizeRowIq2XsImpl(x: Float32Array, xOff: number, y: Uint8Arra
     writeU16(y, yb, fp32ToFp16(d));
     const id = f(1 / d);
     for (let ib = 0; ib < QK_K / 16; ++ib) {
-      let l = nearestIntC(f(0.5 * f(f(id * scales[ib]) - 1)));
+      let l = nearestInt(f(0.5 * f(f(id * scales[ib]) - 1)));
       l = l < 0 ? 0 : l > 15 ? 15 : l;
       if (ib % 2 === 0) y[ysc + (ib >> 1)] = l;
       else y[ysc + (ib >> 1)] |= l << 4;
@@ -559,7 +559,7 @@ export function quantizeRowIq2SImpl(x: Float32Array, xOff: number, y: Uint8Array
     writeU16(y, yb, fp32ToFp16(f(d * f(0.9875))));
     const id = f(1 / d);
     for (let ib = 0; ib < QK_K / 16; ++ib) {
-      let l = nearestIntC(f(0.5 * f(f(id * scales[ib]) - 1)));
+      let l = nearestInt(f(0.5 * f(f(id * scales[ib]) - 1)));
       l = l < 0 ? 0 : l > 15 ? 15 : l;
       if (ib % 2 === 0) y[ysc + (ib >> 1)] = l;
       else y[ysc + (ib >> 1)] |= l << 4;

@@ -151,6 +151,11 @@ export function iq3GridData(gridSize: number): Iq3GridData {
  * and returns its grid index. Float32 arithmetic as in C (no FMA).
  * @see iq3_find_best_neighbour (ggml/src/ggml-quants.c)
  */
+/** Scratch of iq3FindBestNeighbour: term of coordinate i for grid value q at [16·i + q]. */
+const TERMS3 = new Float32Array(64);
+/** Scratch of iq3FindBestNeighbour: `fround(scale * q)` at [q] for the odd grid values q = 1..15. */
+const SCALED_Q = new Float64Array(16);
+
 export function iq3FindBestNeighbour(
   neighbours: Uint16Array,
   nOff: number,
@@ -167,17 +172,57 @@ export function iq3FindBestNeighbour(
   const numNeighbors = neighbours[nOff];
   let bestD2 = 3.4028234663852886e38; // FLT_MAX
   let gridIndex = -1;
-  for (let j = 1; j <= numNeighbors; ++j) {
-    const pg = 4 * neighbours[nOff + j];
-    let d2 = 0;
-    for (let i = 0; i < 4; ++i) {
-      const q = gridBytes[pg + i];
-      const diff = fround(fround(scale * q) - xval[xOff + i]);
-      d2 = fround(d2 + fround(fround(weight[wOff + i] * diff) * diff));
+  if (numNeighbors >= 12) {
+    // Long list: the term `w[i]·diff²` of coordinate i depends only on the grid value q (odd, 1..15), so the 32
+    // possible terms are computed once (same float operations as below) and each neighbour sums four of them in the
+    // C's order: the same d2 bit for bit.
+    const T = TERMS3;
+    for (let q = 1; q < 16; q += 2) {
+      const sq = fround(scale * q);
+      for (let i = 0; i < 4; ++i) {
+        const diff = fround(sq - xval[xOff + i]);
+        T[16 * i + q] = fround(fround(weight[wOff + i] * diff) * diff);
+      }
     }
-    if (d2 < bestD2) {
-      bestD2 = d2;
-      gridIndex = neighbours[nOff + j];
+    for (let j = 1; j <= numNeighbors; ++j) {
+      const g = neighbours[nOff + j];
+      const pg = 4 * g;
+      let d2 = fround(0 + T[gridBytes[pg]]);
+      d2 = fround(d2 + T[16 + gridBytes[pg + 1]]);
+      d2 = fround(d2 + T[32 + gridBytes[pg + 2]]);
+      d2 = fround(d2 + T[48 + gridBytes[pg + 3]]);
+      if (d2 < bestD2) {
+        bestD2 = d2;
+        gridIndex = g;
+      }
+    }
+  } else {
+    // Short list: the C loop, with x, w and `scale*q` (q odd, 1..15) read or computed once per call
+    const sq = SCALED_Q;
+    for (let q = 1; q < 16; q += 2) sq[q] = fround(scale * q);
+    const x0 = xval[xOff];
+    const x1 = xval[xOff + 1];
+    const x2 = xval[xOff + 2];
+    const x3 = xval[xOff + 3];
+    const w0 = weight[wOff];
+    const w1 = weight[wOff + 1];
+    const w2 = weight[wOff + 2];
+    const w3 = weight[wOff + 3];
+    for (let j = 1; j <= numNeighbors; ++j) {
+      const g = neighbours[nOff + j];
+      const pg = 4 * g;
+      const e0 = fround(sq[gridBytes[pg]] - x0);
+      const e1 = fround(sq[gridBytes[pg + 1]] - x1);
+      const e2 = fround(sq[gridBytes[pg + 2]] - x2);
+      const e3 = fround(sq[gridBytes[pg + 3]] - x3);
+      let d2 = fround(0 + fround(fround(w0 * e0) * e0));
+      d2 = fround(d2 + fround(fround(w1 * e1) * e1));
+      d2 = fround(d2 + fround(fround(w2 * e2) * e2));
+      d2 = fround(d2 + fround(fround(w3 * e3) * e3));
+      if (d2 < bestD2) {
+        bestD2 = d2;
+        gridIndex = g;
+      }
     }
   }
   if (numNeighbors <= 0 || gridIndex < 0) {

@@ -242,10 +242,13 @@ export function dequantizeRowIq4Nl(x: Uint8Array, y: Float32Array, k: number): v
     const xo = i * IQ4_NL_TYPE_SIZE;
     const yo = i * QK4_NL;
     const d = readFp16(x, xo);
-    for (let j = 0; j < QK4_NL / 2; ++j) {
-      const q = x[xo + 2 + j];
+    for (let j = 0, qo = xo + 2; j < QK4_NL / 2; j += 2, qo += 2) {
+      const q = x[qo];
+      const r = x[qo + 1];
       y[yo + j] = d * kvaluesIq4nl[q & 0xf];
+      y[yo + j + 1] = d * kvaluesIq4nl[r & 0xf];
       y[yo + j + QK4_NL / 2] = d * kvaluesIq4nl[q >> 4];
+      y[yo + j + 1 + QK4_NL / 2] = d * kvaluesIq4nl[r >> 4];
     }
   }
 }
@@ -294,10 +297,13 @@ export function dequantizeRowIq4Xs(x: Uint8Array, y: Float32Array, k: number): v
     for (let ib = 0; ib < QK_K / 32; ++ib) {
       const ls = ((x[xo + IQ4_XS_SCALES_L + (ib >> 1)] >> (4 * (ib % 2))) & 0xf) | (((scalesH >> (2 * ib)) & 3) << 4);
       const dl = Math.fround(d * (ls - 32));
-      for (let j = 0; j < 16; ++j) {
+      for (let j = 0; j < 16; j += 2) {
         const q = x[qs + j];
+        const r = x[qs + j + 1];
         y[yo + j] = dl * kvaluesIq4nl[q & 0xf];
+        y[yo + j + 1] = dl * kvaluesIq4nl[r & 0xf];
         y[yo + j + 16] = dl * kvaluesIq4nl[q >> 4];
+        y[yo + j + 17] = dl * kvaluesIq4nl[r >> 4];
       }
       yo += 32;
       qs += 16;

@@ -79,6 +79,17 @@ describe("kquants schemes", () => {
         expect(Buffer.from(viaQuantize).equals(Buffer.from(viaRef))).toBe(true);
       });
 
+      it("dequantizes the same bits from a byte-aligned and an unaligned buffer (32-bit and byte paths)", () => {
+        const q = quantizeTensor(s, testData, 1, N);
+        const unaligned = new Uint8Array(q.length + 1).subarray(1);
+        unaligned.set(q);
+        const a = new Float32Array(N);
+        const b = new Float32Array(N);
+        s.dequantizeRow(q, a, N);
+        s.dequantizeRow(unaligned, b, N);
+        expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
+      });
+
       if (s.needs.importance === "optional") {
         it("the importance-weighted path stays under the same error bound and gives other bytes", () => {
           const w = syntheticImportance(1024, 0x1a7a0001);

@@ -32,6 +32,9 @@ import {
 
 const fr = Math.fround;
 
+/** 1.5·2^52: `(t + MAGIC) - MAGIC` rounds a double to an integer, half to even, for |t| < 2^51. */
+const MAGIC = 6755399441055744;
+
 /** Float constants of the C source (`0.1f`, `-0.9f`, `0.05f`). */
 const F_0_1 = fr(0.1);
 const F_M0_9 = fr(-0.9);
@@ -56,6 +59,35 @@ const SW = new Float32Array(QK_K / 16);
 const LS_U8 = new Uint8Array(QK_K / 16);
 const LM_U8 = new Uint8Array(QK_K / 16);
 const LS_I8 = new Int8Array(QK_K / 16);
+
+/** One super-block of input values, and of q8_K quants (int8, and the same bytes as uint8). */
+const XB = new Float64Array(QK_K);
+const Q8B = new Int8Array(QK_K);
+const Q8B_U8 = new Uint8Array(Q8B.buffer);
+
+/** Table of the possible outputs of one dequantized sub-block (up to 64), and its bits. */
+const DQ_F32 = new Float32Array(64);
+const DQ_U32 = new Uint32Array(DQ_F32.buffer);
+
+/** The bits of a float32 output row: dequantizers copy table entries by bits, not through a double. */
+function u32View(y: Float32Array, k: number): Uint32Array {
+  return new Uint32Array(y.buffer, y.byteOffset, k);
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** A little-endian 32-bit view of the bytes `x` when they start 4-byte aligned, else null. */
+function u32ViewOf(x: Uint8Array): Uint32Array | null {
+  return LITTLE_ENDIAN && (x.byteOffset & 3) === 0 ? new Uint32Array(x.buffer, x.byteOffset, x.length >> 2) : null;
+}
+
+/**
+ * nearest_int(t) for a float32 t, as an int32: for |t| <= 4194303 the double `(t + MAGIC) - MAGIC` rounds half to
+ * even exactly as the C float trick does; outside, math/round.ts's bit-exact version.
+ */
+function nint(t: number): number {
+  return (t >= -4194303 && t <= 4194303 ? t + MAGIC - MAGIC : nearestInt(t)) | 0;
+}
 
 /** C `(int8_t)v` for an int. */
 function toInt8(v: number): number {
@@ -115,24 +147,21 @@ function q3KFinish(x: Float32Array, xo: number, y: Uint8Array, yo: number, L: In
     const d = fr(dAll * sc);
     if (d === 0) continue;
     for (let ii = 0; ii < 16; ++ii) {
-      let l = nearestInt(fr(x[xo + 16 * j + ii] / d));
+      let l = nint(fr(x[xo + 16 * j + ii] / d));
       l = l > 3 ? 3 : l < -4 ? -4 : l;
       L[16 * j + ii] = l + 4;
     }
   }
   // We put the high-bit for the 1st 8 quants into bit 0, the next 8 into bit 1, etc.
-  y.fill(0, yo, yo + QK_K / 8);
-  let m = 0;
-  let hm = 1;
-  for (let j = 0; j < QK_K; ++j) {
-    if (L[j] > 3) {
-      y[yo + m] |= hm;
-      L[j] -= 4;
+  // (quant j goes to byte j % 32, bit j / 32; levels are 0..7, so `L[j] > 3` is bit 2)
+  for (let m = 0; m < QK_K / 8; ++m) {
+    let h = 0;
+    for (let bit = 0; bit < 8; ++bit) {
+      const v = L[32 * bit + m];
+      h |= (v >> 2) << bit;
+      L[32 * bit + m] = v & 3;
     }
-    if (++m === QK_K / 8) {
-      m = 0;
-      hm = (hm << 1) & 0xff;
-    }
+    y[yo + m] = h;
   }
   pack2Bit(L, y, yo + 32);
 }
@@ -147,7 +176,7 @@ function requantizeK4(x: Float32Array, xo: number, y: Uint8Array, yo: number, nm
     if (d === 0) continue;
     const dm = fr(dminAll * (scm >> 8));
     for (let ii = 0; ii < 32; ++ii) {
-      let l = nearestInt(fr(fr(x[xo + 32 * j + ii] + dm) / d));
+      let l = nint(fr(fr(x[xo + 32 * j + ii] + dm) / d));
       l = l < 0 ? 0 : l > nmax ? nmax : l;
       L[32 * j + ii] = l;
     }
@@ -188,7 +217,7 @@ function q6KFinish(x: Float32Array, xo: number, y: Uint8Array, yo: number, L: In
     const d = fr(dAll * toInt8(y[yo + 192 + j]));
     if (d === 0) continue;
     for (let ii = 0; ii < 16; ++ii) {
-      let l = nearestInt(fr(x[xo + 16 * j + ii] / d));
+      let l = nint(fr(x[xo + 16 * j + ii] / d));
       l = l > 31 ? 31 : l < -32 ? -32 : l;
       L[16 * j + ii] = l + 32;
     }
@@ -260,7 +289,7 @@ export function quantizeRowQ2_KRef(x: Float32Array, y: Uint8Array, k: number): v
       if (d === 0) continue;
       const dm = fr(dminAll * (y[yo + j] >> 4));
       for (let ii = 0; ii < 16; ++ii) {
-        let l = nearestInt(fr(fr(x[xo + 16 * j + ii] + dm) / d));
+        let l = nint(fr(fr(x[xo + 16 * j + ii] + dm) / d));
         l = l < 0 ? 0 : l > 3 ? 3 : l;
         L[16 * j + ii] = l;
       }
@@ -312,7 +341,7 @@ export function quantizeRowQ2_KImpl(x: Float32Array, y: Uint8Array, nPerRow: num
       if (d === 0) continue;
       const m = fr(mm * (y[yo + j] >> 4));
       for (let ii = 0; ii < 16; ++ii) {
-        let l = nearestInt(fr(fr(x[xo + 16 * j + ii] + m) / d));
+        let l = nint(fr(fr(x[xo + 16 * j + ii] + m) / d));
         l = l < 0 ? 0 : l > 3 ? 3 : l;
         L[16 * j + ii] = l;
       }
@@ -321,9 +350,17 @@ export function quantizeRowQ2_KImpl(x: Float32Array, y: Uint8Array, nPerRow: num
   }
 }
 
-/** @see dequantize_row_q2_K (ggml/src/ggml-quants.c) */
+/**
+ * Each 16-value sub-block has 4 possible outputs `fr(dl*q) - ml` (q = 0..3); they are formed once in a table and
+ * copied by bits into the output, the same floats as the C loop stores.
+ * @see dequantize_row_q2_K (ggml/src/ggml-quants.c)
+ */
 export function dequantizeRowQ2_K(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
+  const yu = u32View(y, k);
+  const x32 = u32ViewOf(x); // qs is 4-byte aligned in every 84-byte block when x is
+  const T = DQ_F32;
+  const TU = DQ_U32;
   let yo = 0;
   for (let i = 0, xo = 0; i < nb; i++, xo += BLOCK_Q2_K_SIZE) {
     const d = readFp16(x, xo + 80);
@@ -333,14 +370,28 @@ export function dequantizeRowQ2_K(x: Uint8Array, y: Float32Array, k: number): vo
     for (let n = 0; n < QK_K; n += 128) {
       let shift = 0;
       for (let j = 0; j < 4; ++j) {
-        let sc = x[xo + is++];
-        let dl = fr(d * (sc & 0xf));
-        let ml = fr(min * (sc >> 4));
-        for (let l = 0; l < 16; ++l) y[yo++] = fr(dl * ((x[q + l] >> shift) & 3)) - ml;
-        sc = x[xo + is++];
-        dl = fr(d * (sc & 0xf));
-        ml = fr(min * (sc >> 4));
-        for (let l = 0; l < 16; ++l) y[yo++] = fr(dl * ((x[q + l + 16] >> shift) & 3)) - ml;
+        for (let h = 0; h < 32; h += 16) {
+          const sc = x[xo + is++];
+          const dl = fr(d * (sc & 0xf));
+          const ml = fr(min * (sc >> 4));
+          T[0] = fr(dl * 0) - ml;
+          T[1] = fr(dl * 1) - ml;
+          T[2] = fr(dl * 2) - ml;
+          T[3] = fr(dl * 3) - ml;
+          const qh = q + h;
+          if (x32 !== null) {
+            for (let l = 0, w4 = qh >> 2; l < 16; l += 4, ++w4) {
+              const b = x32[w4] >>> shift;
+              yu[yo + l] = TU[b & 3];
+              yu[yo + l + 1] = TU[(b >>> 8) & 3];
+              yu[yo + l + 2] = TU[(b >>> 16) & 3];
+              yu[yo + l + 3] = TU[(b >>> 24) & 3];
+            }
+            yo += 16;
+          } else {
+            for (let l = 0; l < 16; ++l) yu[yo++] = TU[(x[qh + l] >> shift) & 3];
+          }
+        }
         shift += 2;
       }
       q += 32;
@@ -452,30 +503,42 @@ export function quantizeRowQ3_KImpl(x: Float32Array, y: Uint8Array, nPerRow: num
   }
 }
 
-/** @see dequantize_row_q3_K (ggml/src/ggml-quants.c) */
+/**
+ * Each 16-value sub-block has 8 possible outputs `dl * v` (v = -4..3; table index v + 4 = the 2 low bits | the hmask
+ * bit << 2). The 8 tables of a 128-value half are formed first; then each byte of `qs` and `hmask` is read once
+ * for its four outputs (shifts 0, 2, 4, 6), copied by bits. Same floats, same positions as the C loop.
+ * @see dequantize_row_q3_K (ggml/src/ggml-quants.c)
+ */
 export function dequantizeRowQ3_K(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
+  const yu = u32View(y, k);
+  const T = DQ_F32;
+  const TU = DQ_U32;
   let yo = 0;
   for (let i = 0, xo = 0; i < nb; i++, xo += BLOCK_Q3_K_SIZE) {
     const dAll = readFp16(x, xo + 108);
     let q = xo + 32;
     const hm = xo;
-    let m = 1;
+    let mb = 0; // hmask bit of shift 0 in this half (C's m = 1 << mb)
     let is = 0;
     for (let n = 0; n < QK_K; n += 128) {
-      let shift = 0;
-      for (let j = 0; j < 4; ++j) {
-        let dl = fr(dAll * unpackScaleQ3(is++, x, xo + 96));
-        for (let l = 0; l < 16; ++l) {
-          y[yo++] = dl * (((x[q + l] >> shift) & 3) - ((x[hm + l] & m) !== 0 ? 0 : 4));
-        }
-        dl = fr(dAll * unpackScaleQ3(is++, x, xo + 96));
-        for (let l = 0; l < 16; ++l) {
-          y[yo++] = dl * (((x[q + l + 16] >> shift) & 3) - ((x[hm + l + 16] & m) !== 0 ? 0 : 4));
-        }
-        shift += 2;
-        m <<= 1;
+      // table t = 2*j + (l >= 16) holds sub-block `is + t` (j = shift / 2)
+      for (let t = 0; t < 8; ++t) {
+        const dl = fr(dAll * unpackScaleQ3(is + t, x, xo + 96));
+        for (let v = 0; v < 8; ++v) T[8 * t + v] = dl * (v - 4);
       }
+      for (let l = 0; l < 32; ++l) {
+        const b = x[q + l];
+        const h = x[hm + l] >> mb;
+        const t0 = l < 16 ? 0 : 8;
+        yu[yo + l] = TU[t0 + ((b & 3) | ((h & 1) << 2))];
+        yu[yo + l + 32] = TU[t0 + 16 + (((b >> 2) & 3) | ((h & 2) << 1))];
+        yu[yo + l + 64] = TU[t0 + 32 + (((b >> 4) & 3) | (((h >> 2) & 1) << 2))];
+        yu[yo + l + 96] = TU[t0 + 48 + ((b >> 6) | (((h >> 3) & 1) << 2))];
+      }
+      yo += 128;
+      is += 8;
+      mb += 4;
       q += 32;
     }
   }
@@ -631,9 +694,16 @@ function quantizeRowQxKImpl(x: Float32Array, y: Uint8Array, nPerRow: number, qua
   }
 }
 
-/** @see dequantize_row_q4_K (ggml/src/ggml-quants.c) */
+/**
+ * Each 32-value sub-block has 16 possible outputs `fr(d1*q) - m1`, formed once and copied by bits into the output.
+ * @see dequantize_row_q4_K (ggml/src/ggml-quants.c)
+ */
 export function dequantizeRowQ4_K(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
+  const yu = u32View(y, k);
+  const x32 = u32ViewOf(x); // qs is 4-byte aligned in every 144-byte block when x is
+  const T = DQ_F32;
+  const TU = DQ_U32;
   let yo = 0;
   for (let i = 0, xo = 0; i < nb; i++, xo += BLOCK_Q4_K_SIZE) {
     let q = xo + 16;
@@ -647,17 +717,47 @@ export function dequantizeRowQ4_K(x: Uint8Array, y: Float32Array, k: number): vo
       scm = getScaleMinK4(is + 1, x, xo + 4);
       const d2 = fr(d * (scm & 0xff));
       const m2 = fr(min * (scm >> 8));
-      for (let l = 0; l < 32; ++l) y[yo++] = fr(d1 * (x[q + l] & 0xf)) - m1;
-      for (let l = 0; l < 32; ++l) y[yo++] = fr(d2 * (x[q + l] >> 4)) - m2;
+      for (let v = 0; v < 16; ++v) {
+        T[v] = fr(d1 * v) - m1;
+        T[16 + v] = fr(d2 * v) - m2;
+      }
+      if (x32 !== null) {
+        for (let l = 0, w4 = q >> 2; l < 32; l += 4, ++w4) {
+          const b = x32[w4];
+          yu[yo + l] = TU[b & 0xf];
+          yu[yo + l + 1] = TU[(b >>> 8) & 0xf];
+          yu[yo + l + 2] = TU[(b >>> 16) & 0xf];
+          yu[yo + l + 3] = TU[(b >>> 24) & 0xf];
+          yu[yo + l + 32] = TU[16 + ((b >>> 4) & 0xf)];
+          yu[yo + l + 33] = TU[16 + ((b >>> 12) & 0xf)];
+          yu[yo + l + 34] = TU[16 + ((b >>> 20) & 0xf)];
+          yu[yo + l + 35] = TU[16 + (b >>> 28)];
+        }
+      } else {
+        for (let l = 0; l < 32; ++l) {
+          const b = x[q + l];
+          yu[yo + l] = TU[b & 0xf];
+          yu[yo + 32 + l] = TU[16 + (b >> 4)];
+        }
+      }
+      yo += 64;
       q += 32;
       is += 2;
     }
   }
 }
 
-/** @see dequantize_row_q5_K (ggml/src/ggml-quants.c) */
+/**
+ * Each 32-value sub-block has 32 possible outputs `fr(d1*q) - m1` (q = 4 low bits + 16·high bit), formed once and
+ * copied by bits into the output.
+ * @see dequantize_row_q5_K (ggml/src/ggml-quants.c)
+ */
 export function dequantizeRowQ5_K(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
+  const yu = u32View(y, k);
+  const x32 = u32ViewOf(x); // qh and qs are 4-byte aligned in every 176-byte block when x is
+  const T = DQ_F32;
+  const TU = DQ_U32;
   let yo = 0;
   for (let i = 0, xo = 0; i < nb; i++, xo += BLOCK_Q5_K_SIZE) {
     let ql = xo + 48;
@@ -665,8 +765,7 @@ export function dequantizeRowQ5_K(x: Uint8Array, y: Float32Array, k: number): vo
     const d = readFp16(x, xo);
     const min = readFp16(x, xo + 2);
     let is = 0;
-    let u1 = 1;
-    let u2 = 2;
+    let b1 = 0; // bit of qh for the first 32 (u1 = 1 << b1), the second uses b1 + 1
     for (let j = 0; j < QK_K; j += 64) {
       let scm = getScaleMinK4(is + 0, x, xo + 4);
       const d1 = fr(d * (scm & 0xff));
@@ -674,12 +773,38 @@ export function dequantizeRowQ5_K(x: Uint8Array, y: Float32Array, k: number): vo
       scm = getScaleMinK4(is + 1, x, xo + 4);
       const d2 = fr(d * (scm & 0xff));
       const m2 = fr(min * (scm >> 8));
-      for (let l = 0; l < 32; ++l) y[yo++] = fr(d1 * ((x[ql + l] & 0xf) + ((x[qh + l] & u1) !== 0 ? 16 : 0))) - m1;
-      for (let l = 0; l < 32; ++l) y[yo++] = fr(d2 * ((x[ql + l] >> 4) + ((x[qh + l] & u2) !== 0 ? 16 : 0))) - m2;
+      for (let v = 0; v < 32; ++v) {
+        T[v] = fr(d1 * v) - m1;
+        T[32 + v] = fr(d2 * v) - m2;
+      }
+      const b2 = b1 + 1;
+      if (x32 !== null) {
+        for (let l = 0, wl = ql >> 2, wh = qh >> 2; l < 32; l += 4, ++wl, ++wh) {
+          const a = x32[wl];
+          const h = x32[wh];
+          const h1 = h >>> b1; // bit b1 of byte t is bit 8t of h1
+          const h2 = h >>> b2;
+          yu[yo + l] = TU[(a & 0xf) | ((h1 & 1) << 4)];
+          yu[yo + l + 1] = TU[((a >>> 8) & 0xf) | (((h1 >>> 8) & 1) << 4)];
+          yu[yo + l + 2] = TU[((a >>> 16) & 0xf) | (((h1 >>> 16) & 1) << 4)];
+          yu[yo + l + 3] = TU[((a >>> 24) & 0xf) | (((h1 >>> 24) & 1) << 4)];
+          yu[yo + l + 32] = TU[32 + (((a >>> 4) & 0xf) | ((h2 & 1) << 4))];
+          yu[yo + l + 33] = TU[32 + (((a >>> 12) & 0xf) | (((h2 >>> 8) & 1) << 4))];
+          yu[yo + l + 34] = TU[32 + (((a >>> 20) & 0xf) | (((h2 >>> 16) & 1) << 4))];
+          yu[yo + l + 35] = TU[32 + ((a >>> 28) | (((h2 >>> 24) & 1) << 4))];
+        }
+      } else {
+        for (let l = 0; l < 32; ++l) {
+          const a = x[ql + l];
+          const h = x[qh + l];
+          yu[yo + l] = TU[(a & 0xf) | (((h >> b1) & 1) << 4)];
+          yu[yo + l + 32] = TU[32 + ((a >> 4) | (((h >> b2) & 1) << 4))];
+        }
+      }
+      yo += 64;
       ql += 32;
       is += 2;
-      u1 <<= 2;
-      u2 <<= 2;
+      b1 += 2;
     }
   }
 }
@@ -762,7 +887,10 @@ export function quantizeRowQ6_KImpl(x: Float32Array, y: Uint8Array, nPerRow: num
   }
 }
 
-/** @see dequantize_row_q6_K (ggml/src/ggml-quants.c) */
+/**
+ * The four sub-block scales `fr(d*sc)` of each 16 positions are formed once; the products `ds*q` are the C floats.
+ * @see dequantize_row_q6_K (ggml/src/ggml-quants.c)
+ */
 export function dequantizeRowQ6_K(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
   let yo = 0;
@@ -772,17 +900,21 @@ export function dequantizeRowQ6_K(x: Uint8Array, y: Float32Array, k: number): vo
     let qh = xo + 128;
     let sc = xo + 192;
     for (let n = 0; n < QK_K; n += 128) {
-      for (let l = 0; l < 32; ++l) {
-        const is = l >> 4;
-        const h = x[qh + l];
-        const q1 = ((x[ql + l] & 0xf) | (((h >> 0) & 3) << 4)) - 32;
-        const q2 = ((x[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4)) - 32;
-        const q3 = ((x[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
-        const q4 = ((x[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        y[yo + l] = fr(d * toInt8(x[sc + is])) * q1;
-        y[yo + l + 32] = fr(d * toInt8(x[sc + is + 2])) * q2;
-        y[yo + l + 64] = fr(d * toInt8(x[sc + is + 4])) * q3;
-        y[yo + l + 96] = fr(d * toInt8(x[sc + is + 6])) * q4;
+      for (let half = 0; half < 32; half += 16) {
+        const is = half >> 4;
+        const s1 = fr(d * ((x[sc + is] << 24) >> 24));
+        const s2 = fr(d * ((x[sc + is + 2] << 24) >> 24));
+        const s3 = fr(d * ((x[sc + is + 4] << 24) >> 24));
+        const s4 = fr(d * ((x[sc + is + 6] << 24) >> 24));
+        for (let l = half; l < half + 16; ++l) {
+          const h = x[qh + l];
+          const a = x[ql + l];
+          const b = x[ql + l + 32];
+          y[yo + l] = s1 * (((a & 0xf) | ((h & 3) << 4)) - 32);
+          y[yo + l + 32] = s2 * (((b & 0xf) | (((h >> 2) & 3) << 4)) - 32);
+          y[yo + l + 64] = s3 * (((a >> 4) | (((h >> 4) & 3) << 4)) - 32);
+          y[yo + l + 96] = s4 * (((b >> 4) | (((h >> 6) & 3) << 4)) - 32);
+        }
       }
       yo += 128;
       ql += 64;
@@ -816,16 +948,20 @@ export function quantizeQ6_K(src: Float32Array, dst: Uint8Array, nrow: number, n
  */
 export function quantizeRowQ8_KRef(x: Float32Array, y: Uint8Array, k: number): void {
   const nb = k / QK_K;
+  const xb = XB; // the block's values (exact copies), read from a fixed scratch array in the loops below
+  const qb = Q8B;
   let xo = 0;
   let yo = 0;
   for (let i = 0; i < nb; i++, xo += QK_K, yo += BLOCK_Q8_K_SIZE) {
     let max = 0;
     let amax = 0;
     for (let j = 0; j < QK_K; ++j) {
-      const ax = Math.abs(x[xo + j]);
+      const v = x[xo + j];
+      xb[j] = v;
+      const ax = Math.abs(v);
       if (ax > amax) {
         amax = ax;
-        max = x[xo + j];
+        max = v;
       }
     }
     if (amax === 0) {
@@ -836,16 +972,20 @@ export function quantizeRowQ8_KRef(x: Float32Array, y: Uint8Array, k: number): v
     // We need this change for IQ2_XXS, else the AVX implementation becomes very awkward
     const iscale = fr(-127 / max);
     const qs = yo + 4;
-    for (let j = 0; j < QK_K; ++j) {
-      const v = nearestInt(fr(iscale * x[xo + j]));
-      y[qs + j] = v < 127 ? v : 127;
-    }
+    // quants and bsums in one pass: bsums[j] sums the stored int8 values, (int8_t)MIN(127, v)
     for (let j = 0; j < QK_K / 16; ++j) {
       let sum = 0;
-      for (let ii = 0; ii < 16; ++ii) sum += toInt8(y[qs + j * 16 + ii]);
+      for (let ii = 16 * j; ii < 16 * j + 16; ++ii) {
+        let v = nint(fr(iscale * xb[ii]));
+        v = v < 127 ? v : 127;
+        v = (v << 24) >> 24; // the stored int8_t
+        qb[ii] = v;
+        sum += v;
+      }
       y[yo + 260 + 2 * j] = sum & 0xff;
       y[yo + 261 + 2 * j] = (sum >> 8) & 0xff;
     }
+    y.set(Q8B_U8, qs);
     writeF32(y, yo, fr(1 / iscale));
   }
 }
@@ -853,11 +993,24 @@ export function quantizeRowQ8_KRef(x: Float32Array, y: Uint8Array, k: number): v
 /** @see dequantize_row_q8_K (ggml/src/ggml-quants.c) */
 export function dequantizeRowQ8_K(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
+  const x32 = u32ViewOf(x); // d and qs are 4-byte aligned in every 292-byte block when x is
+  const xs = new Int8Array(x.buffer, x.byteOffset, x.length);
   let yo = 0;
   for (let i = 0, xo = 0; i < nb; i++, xo += BLOCK_Q8_K_SIZE) {
     const d = fp32FromBits(x[xo] | (x[xo + 1] << 8) | (x[xo + 2] << 16) | (x[xo + 3] << 24));
     const qs = xo + 4;
-    for (let j = 0; j < QK_K; ++j) y[yo++] = d * toInt8(x[qs + j]);
+    if (x32 !== null) {
+      for (let j = 0, w4 = qs >> 2; j < QK_K; j += 4, ++w4) {
+        const b = x32[w4];
+        y[yo + j] = d * ((b << 24) >> 24);
+        y[yo + j + 1] = d * ((b << 16) >> 24);
+        y[yo + j + 2] = d * ((b << 8) >> 24);
+        y[yo + j + 3] = d * (b >> 24);
+      }
+      yo += QK_K;
+    } else {
+      for (let j = 0; j < QK_K; ++j) y[yo++] = d * xs[qs + j];
+    }
   }
 }
 

@@ -17,7 +17,7 @@
 import { GGMLQuantizationType } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { FP16_TABLE, writeFp16 } from "../math/fp16.js";
-import { makeQkx3Quants, makeQxQuants } from "./legacy-helpers.js";
+import { makeQkx3Quants, makeQxQuants } from "./kquants-helpers.js";
 
 const fr = Math.fround;
 
@@ -70,6 +70,14 @@ function cvtByte(v: number): number {
 function roundfToInt(x: number): number {
   return x < 0 ? -Math.floor(0.5 - x) : Math.floor(x + 0.5);
 }
+
+/**
+ * TRUNC_NOTE: in the reference quantizers the scaled value `v = x·id (+ offset)` is bounded: with `id` finite,
+ * `|d| >= 2^-128` (else `1/d` overflows), so `d` carries a relative error below 2^-21 and `|x·id| <= nmax·(1 + 2^-20)`;
+ * with `id` infinite (or an inf/NaN input) `v` is ±inf or NaN. JS `v | 0` truncates toward zero like cvttss2si on
+ * every finite value in int32 range and gives 0 for ±inf/NaN, where `cvtByte` gives the low byte of
+ * 0x80000000 = 0; so for these bounded values `v | 0` equals `sbyte(cvtByte(v))` / `cvtByte(v)`.
+ */
 
 /** Byte → int8 value. */
 function sbyte(b: number): number {
@@ -129,8 +137,9 @@ function quantizeBlocksQ4_0Ref(x: Float32Array, xo: number, y: Uint8Array, yo: n
     for (let j = 0; j < qk / 2; ++j) {
       const x0 = fr(x[xo + j]! * id);
       const x1 = fr(x[xo + qk / 2 + j]! * id);
-      const xi0 = Math.min(15, sbyte(cvtByte(fr(x0 + C8_5))));
-      const xi1 = Math.min(15, sbyte(cvtByte(fr(x1 + C8_5))));
+      // `| 0` is (int8_t) here: see TRUNC_NOTE
+      const xi0 = Math.min(15, fr(x0 + C8_5) | 0);
+      const xi1 = Math.min(15, fr(x1 + C8_5) | 0);
       y[yo + 2 + j] = (xi0 | (xi1 << 4)) & 0xff;
     }
   }
@@ -148,10 +157,13 @@ export function dequantizeRowQ4_0(src: Uint8Array, dst: Float32Array, k: number)
   for (let i = 0, xo = 0, yo = 0; i < nb; i++, xo += TS_Q4_0, yo += qk) {
     const dBits = readHalfBits(src, xo);
     const d = FP16_TABLE[dBits]!;
-    for (let j = 0; j < qk / 2; ++j) {
-      const q = src[xo + 2 + j]!;
+    for (let j = 0, q0 = xo + 2; j < 16; j += 2, q0 += 2) {
+      const q = src[q0]!;
+      const r = src[q0 + 1]!;
       dst[yo + j] = ((q & 0x0f) - 8) * d;
-      dst[yo + j + qk / 2] = ((q >> 4) - 8) * d;
+      dst[yo + j + 1] = ((r & 0x0f) - 8) * d;
+      dst[yo + j + 16] = ((q >> 4) - 8) * d;
+      dst[yo + j + 17] = ((r >> 4) - 8) * d;
     }
     if (d - d !== 0) fixNaNs(dst, yo, qk, FP16_BITS[dBits]!, 0);
   }
@@ -167,7 +179,7 @@ function quantizeRowQ4_0Impl(x: Float32Array, xo: number, y: Uint8Array, yo: num
   for (let ib = 0; ib < nb; ++ib, yo += TS_Q4_0) {
     const xb = xo + QK4_0 * ib;
     blockWeights(x, xb, qw, QK4_0 * ib, sigma2, QK4_0);
-    const d = makeQxQuants(QK4_0, 8, x, xb, Ls, 1, weight, 0);
+    const d = makeQxQuants(QK4_0, 8, x, xb, Ls, 0, 1, weight, 0);
     writeFp16(y, yo, d);
     for (let j = 0; j < 16; ++j) y[yo + 2 + j] = (Ls[j]! | (Ls[j + 16]! << 4)) & 0xff;
   }
@@ -203,8 +215,9 @@ function quantizeBlocksQ4_1Ref(x: Float32Array, xo: number, y: Uint8Array, yo: n
     for (let j = 0; j < qk / 2; ++j) {
       const x0 = fr(fr(x[xo + j]! - min) * id);
       const x1 = fr(fr(x[xo + qk / 2 + j]! - min) * id);
-      const xi0 = Math.min(15, sbyte(cvtByte(fr(x0 + HALF))));
-      const xi1 = Math.min(15, sbyte(cvtByte(fr(x1 + HALF))));
+      // `| 0` is (int8_t) here: see TRUNC_NOTE
+      const xi0 = Math.min(15, fr(x0 + HALF) | 0);
+      const xi1 = Math.min(15, fr(x1 + HALF) | 0);
       y[yo + 4 + j] = (xi0 | (xi1 << 4)) & 0xff;
     }
   }
@@ -224,10 +237,13 @@ export function dequantizeRowQ4_1(src: Uint8Array, dst: Float32Array, k: number)
     const mBits = readHalfBits(src, xo + 2);
     const d = FP16_TABLE[dBits]!;
     const m = FP16_TABLE[mBits]!;
-    for (let j = 0; j < qk / 2; ++j) {
-      const q = src[xo + 4 + j]!;
+    for (let j = 0, q0 = xo + 4; j < 16; j += 2, q0 += 2) {
+      const q = src[q0]!;
+      const r = src[q0 + 1]!;
       dst[yo + j] = fr((q & 0x0f) * d) + m;
-      dst[yo + j + qk / 2] = fr((q >> 4) * d) + m;
+      dst[yo + j + 1] = fr((r & 0x0f) * d) + m;
+      dst[yo + j + 16] = fr((q >> 4) * d) + m;
+      dst[yo + j + 17] = fr((r >> 4) * d) + m;
     }
     if (d - d !== 0 || m - m !== 0) fixNaNs(dst, yo, qk, FP16_BITS[dBits]!, FP16_BITS[mBits]!);
   }
@@ -243,7 +259,7 @@ function quantizeRowQ4_1Impl(x: Float32Array, xo: number, y: Uint8Array, yo: num
   for (let ib = 0; ib < nb; ++ib, yo += TS_Q4_1) {
     const xb = xo + QK4_1 * ib;
     blockWeights(x, xb, qw, QK4_1 * ib, sigma2, QK4_1);
-    const d = makeQkx3Quants(QK4_1, 15, x, xb, weight, 0, Lu, theMin, Laux, RMIN_X3, RDELTA_X3, 36, false);
+    const d = makeQkx3Quants(QK4_1, 15, x, xb, weight, 0, Lu, 0, theMin, 0, Laux, RMIN_X3, RDELTA_X3, 36, false);
     writeFp16(y, yo, d);
     writeFp16(y, yo + 2, -theMin[0]!);
     for (let j = 0; j < 16; ++j) y[yo + 4 + j] = (Lu[j]! | (Lu[j + 16]! << 4)) & 0xff;
@@ -282,8 +298,9 @@ function quantizeBlocksQ5_0Ref(x: Float32Array, xo: number, y: Uint8Array, yo: n
     for (let j = 0; j < qk / 2; ++j) {
       const x0 = fr(x[xo + j]! * id);
       const x1 = fr(x[xo + qk / 2 + j]! * id);
-      const xi0 = Math.min(31, sbyte(cvtByte(fr(x0 + C16_5)))) & 0xff;
-      const xi1 = Math.min(31, sbyte(cvtByte(fr(x1 + C16_5)))) & 0xff;
+      // `| 0` is (int8_t) here: see TRUNC_NOTE
+      const xi0 = Math.min(31, fr(x0 + C16_5) | 0);
+      const xi1 = Math.min(31, fr(x1 + C16_5) | 0);
       y[yo + 6 + j] = (xi0 & 0x0f) | ((xi1 & 0x0f) << 4);
       // get the 5-th bit and store it in qh at the right position
       qh |= ((xi0 & 0x10) >>> 4) << (j + 0);
@@ -306,12 +323,13 @@ export function dequantizeRowQ5_0(src: Uint8Array, dst: Float32Array, k: number)
     const dBits = readHalfBits(src, xo);
     const d = FP16_TABLE[dBits]!;
     const qh = readU32(src, xo + 2);
-    for (let j = 0; j < qk / 2; ++j) {
-      const xh0 = ((qh >>> (j + 0)) << 4) & 0x10;
-      const xh1 = (qh >>> (j + 12)) & 0x10;
-      const q = src[xo + 6 + j]!;
-      dst[yo + j] = (((q & 0x0f) | xh0) - 16) * d;
-      dst[yo + j + qk / 2] = (((q >> 4) | xh1) - 16) * d;
+    for (let j = 0, q0 = xo + 6; j < 16; j += 2, q0 += 2) {
+      const q = src[q0]!;
+      const r = src[q0 + 1]!;
+      dst[yo + j] = (((q & 0x0f) | ((qh >>> j) << 4 & 0x10)) - 16) * d;
+      dst[yo + j + 1] = (((r & 0x0f) | ((qh >>> (j + 1)) << 4 & 0x10)) - 16) * d;
+      dst[yo + j + 16] = (((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16) * d;
+      dst[yo + j + 17] = (((r >> 4) | ((qh >>> (j + 13)) & 0x10)) - 16) * d;
     }
     if (d - d !== 0) fixNaNs(dst, yo, qk, FP16_BITS[dBits]!, 0);
   }
@@ -324,7 +342,7 @@ function quantizeRowQ5_0Impl(x: Float32Array, xo: number, y: Uint8Array, yo: num
   for (let ib = 0; ib < nb; ++ib, yo += TS_Q5_0) {
     const xb = xo + QK5_0 * ib;
     blockWeights(x, xb, qw, QK5_0 * ib, sigma2, QK5_0);
-    const d = makeQxQuants(QK5_0, 16, x, xb, Ls, 1, weight, 0);
+    const d = makeQxQuants(QK5_0, 16, x, xb, Ls, 0, 1, weight, 0);
     writeFp16(y, yo, d);
     let qh = 0;
     for (let j = 0; j < 16; ++j) {
@@ -369,8 +387,9 @@ function quantizeBlocksQ5_1Ref(x: Float32Array, xo: number, y: Uint8Array, yo: n
     for (let j = 0; j < qk / 2; ++j) {
       const x0 = fr(fr(x[xo + j]! - min) * id);
       const x1 = fr(fr(x[xo + qk / 2 + j]! - min) * id);
-      const xi0 = cvtByte(fr(x0 + HALF));
-      const xi1 = cvtByte(fr(x1 + HALF));
+      // `| 0` is (uint8_t) here: see TRUNC_NOTE (bounded to [0, 32])
+      const xi0 = fr(x0 + HALF) | 0;
+      const xi1 = fr(x1 + HALF) | 0;
       y[yo + 8 + j] = (xi0 & 0x0f) | ((xi1 & 0x0f) << 4);
       // get the 5-th bit and store it in qh at the right position
       qh |= ((xi0 & 0x10) >>> 4) << (j + 0);
@@ -395,12 +414,13 @@ export function dequantizeRowQ5_1(src: Uint8Array, dst: Float32Array, k: number)
     const d = FP16_TABLE[dBits]!;
     const m = FP16_TABLE[mBits]!;
     const qh = readU32(src, xo + 4);
-    for (let j = 0; j < qk / 2; ++j) {
-      const xh0 = ((qh >>> (j + 0)) << 4) & 0x10;
-      const xh1 = (qh >>> (j + 12)) & 0x10;
-      const q = src[xo + 8 + j]!;
-      dst[yo + j] = fr(((q & 0x0f) | xh0) * d) + m;
-      dst[yo + j + qk / 2] = fr(((q >> 4) | xh1) * d) + m;
+    for (let j = 0, q0 = xo + 8; j < 16; j += 2, q0 += 2) {
+      const q = src[q0]!;
+      const r = src[q0 + 1]!;
+      dst[yo + j] = fr(((q & 0x0f) | ((qh >>> j) << 4 & 0x10)) * d) + m;
+      dst[yo + j + 1] = fr(((r & 0x0f) | ((qh >>> (j + 1)) << 4 & 0x10)) * d) + m;
+      dst[yo + j + 16] = fr(((q >> 4) | ((qh >>> (j + 12)) & 0x10)) * d) + m;
+      dst[yo + j + 17] = fr(((r >> 4) | ((qh >>> (j + 13)) & 0x10)) * d) + m;
     }
     if (d - d !== 0 || m - m !== 0) fixNaNs(dst, yo, qk, FP16_BITS[dBits]!, FP16_BITS[mBits]!);
   }
@@ -413,7 +433,7 @@ function quantizeRowQ5_1Impl(x: Float32Array, xo: number, y: Uint8Array, yo: num
   for (let ib = 0; ib < nb; ++ib, yo += TS_Q5_1) {
     const xb = xo + QK5_1 * ib;
     blockWeights(x, xb, qw, QK5_1 * ib, sigma2, QK5_1);
-    const d = makeQkx3Quants(QK5_1, 31, x, xb, weight, 0, Lu, theMin, Laux, RMIN_X3, RDELTA_X3, 36, false);
+    const d = makeQkx3Quants(QK5_1, 31, x, xb, weight, 0, Lu, 0, theMin, 0, Laux, RMIN_X3, RDELTA_X3, 36, false);
     writeFp16(y, yo, d);
     writeFp16(y, yo + 2, -theMin[0]!);
     let qh = 0;
@@ -444,6 +464,7 @@ export function quantizeQ5_1(src: Float32Array, dst: Uint8Array, nrows: number, 
 /** @see quantize_row_q8_0_ref (ggml/src/ggml-quants.c) */
 export function quantizeRowQ8_0Ref(src: Float32Array, dst: Uint8Array, k: number): void {
   const nb = k / QK8_0;
+  const bits = new Int32Array(src.buffer, src.byteOffset, nb * QK8_0);
   for (let i = 0, xo = 0, yo = 0; i < nb; i++, xo += QK8_0, yo += TS_Q8_0) {
     let amax = 0; // absolute max
     for (let j = 0; j < QK8_0; j++) {
@@ -453,9 +474,12 @@ export function quantizeRowQ8_0Ref(src: Float32Array, dst: Uint8Array, k: number
     const d = fr(amax / ((1 << 7) - 1));
     const id = d ? fr(1 / d) : 0;
     writeFp16(dst, yo, d);
-    for (let j = 0; j < QK8_0; ++j) {
-      const x0 = fr(src[xo + j]! * id);
-      dst[yo + 2 + j] = cvtByte(roundfToInt(x0));
+    // roundf(x0) = trunc(x0 ± 0.5) (exact in double for a float32 x0), with the sign of x0 = the sign bit of
+    // src[j] since id >= 0 (x0 = ±0 gives 0 either way): no data-dependent branch. `| 0` then the Uint8Array
+    // store is (int8_t) of it; ±inf/NaN give 0 as cvtByte does (see TRUNC_NOTE: no finite value leaves int32).
+    for (let j = xo; j < xo + QK8_0; ++j) {
+      const x0 = fr(src[j]! * id);
+      dst[yo + 2 - xo + j] = (x0 + ((bits[j]! >> 31) | 1) * HALF) | 0;
     }
   }
 }
@@ -463,10 +487,17 @@ export function quantizeRowQ8_0Ref(src: Float32Array, dst: Uint8Array, k: number
 /** @see dequantize_row_q8_0 (ggml/src/ggml-quants.c) */
 export function dequantizeRowQ8_0(src: Uint8Array, dst: Float32Array, k: number): void {
   const nb = k / QK8_0;
+  const qs = new Int8Array(src.buffer, src.byteOffset, nb * TS_Q8_0);
   for (let i = 0, xo = 0, yo = 0; i < nb; i++, xo += TS_Q8_0, yo += QK8_0) {
-    const dBits = readHalfBits(src, xo);
+    const dBits = src[xo]! | (src[xo + 1]! << 8);
     const d = FP16_TABLE[dBits]!;
-    for (let j = 0; j < QK8_0; ++j) dst[yo + j] = sbyte(src[xo + 2 + j]!) * d;
+    // int8 × float32 is exact in double; the Float32Array store rounds once, as the C float product does
+    for (let j = 0, q = xo + 2; j < QK8_0; j += 4, q += 4) {
+      dst[yo + j] = qs[q]! * d;
+      dst[yo + j + 1] = qs[q + 1]! * d;
+      dst[yo + j + 2] = qs[q + 2]! * d;
+      dst[yo + j + 3] = qs[q + 3]! * d;
+    }
     if (d - d !== 0) fixNaNs(dst, yo, QK8_0, FP16_BITS[dBits]!, 0);
   }
 }

@@ -22,6 +22,10 @@ const Q1_0_TYPE_SIZE = 2 + QK1_0 / 8; // 18
 export const QK2_0 = 64;
 const Q2_0_TYPE_SIZE = 2 + QK2_0 / 4; // 18
 
+/** Per-block value table of the dequantizers (float32), read as bits to copy values with int32 loads/stores. */
+const VAL = new Float32Array(4);
+const VAL_BITS = new Int32Array(VAL.buffer);
+
 /**
  * @see quantize_row_q1_0_ref (ggml/src/ggml-quants.c)
  */
@@ -35,10 +39,19 @@ export function quantizeRowQ1_0Ref(x: Float32Array, y: Uint8Array, k: number): v
     for (let j = 0; j < qk; j++) sumAbs = Math.fround(sumAbs + Math.abs(x[xo + j]));
     const d = Math.fround(sumAbs / qk);
     writeFp16(y, yo, d);
-    // clear all bits, then store the sign of each weight directly (no normalization)
-    for (let j = 0; j < qk / 8; ++j) y[yo + 2 + j] = 0;
-    for (let j = 0; j < qk; ++j) {
-      if (x[xo + j] >= 0) y[yo + 2 + (j >> 3)] |= 1 << (j & 7);
+    // clear all bits, then store the sign of each weight directly (no normalization); each byte is built from
+    // `x >= 0` as 0/1 (no data-dependent branch) and stored once: the same bits
+    for (let j = 0; j < qk; j += 8) {
+      const b = xo + j;
+      y[yo + 2 + (j >> 3)] =
+        +(x[b] >= 0) |
+        (+(x[b + 1] >= 0) << 1) |
+        (+(x[b + 2] >= 0) << 2) |
+        (+(x[b + 3] >= 0) << 3) |
+        (+(x[b + 4] >= 0) << 4) |
+        (+(x[b + 5] >= 0) << 5) |
+        (+(x[b + 6] >= 0) << 6) |
+        (+(x[b + 7] >= 0) << 7);
     }
   }
 }
@@ -49,14 +62,25 @@ export function quantizeRowQ1_0Ref(x: Float32Array, y: Uint8Array, k: number): v
 export function dequantizeRowQ1_0(x: Uint8Array, y: Float32Array, k: number): void {
   const qk = QK1_0;
   const nb = k / qk;
+  const out = new Int32Array(y.buffer, y.byteOffset, k);
   for (let i = 0; i < nb; i++) {
     const xo = i * Q1_0_TYPE_SIZE;
     const yo = i * qk;
     const d = readFp16(x, xo);
-    const negD = -d;
-    for (let j = 0; j < qk; ++j) {
-      const bit = (x[xo + 2 + (j >> 3)] >> (j & 7)) & 1;
-      y[yo + j] = bit ? d : negD;
+    // VAL = [-d, d] as float32 bits: the output is copied as int32 (same bits as storing `bit ? d : -d`)
+    VAL[0] = -d;
+    VAL[1] = d;
+    for (let j = 0; j < qk; j += 8) {
+      const b = x[xo + 2 + (j >> 3)];
+      const o = yo + j;
+      out[o] = VAL_BITS[b & 1];
+      out[o + 1] = VAL_BITS[(b >> 1) & 1];
+      out[o + 2] = VAL_BITS[(b >> 2) & 1];
+      out[o + 3] = VAL_BITS[(b >> 3) & 1];
+      out[o + 4] = VAL_BITS[(b >> 4) & 1];
+      out[o + 5] = VAL_BITS[(b >> 5) & 1];
+      out[o + 6] = VAL_BITS[(b >> 6) & 1];
+      out[o + 7] = VAL_BITS[b >> 7];
     }
   }
 }
@@ -81,6 +105,7 @@ export function quantizeQ1_0(src: Float32Array, dst: Uint8Array, nrows: number, 
 export function quantizeRowQ2_0Ref(x: Float32Array, y: Uint8Array, k: number): void {
   const qk = QK2_0;
   const nb = k / qk;
+  const bits = new Int32Array(x.buffer, x.byteOffset, k);
   for (let i = 0; i < nb; i++) {
     const xo = i * qk;
     const yo = i * Q2_0_TYPE_SIZE;
@@ -93,6 +118,19 @@ export function quantizeRowQ2_0Ref(x: Float32Array, y: Uint8Array, k: number): v
     const id = d ? Math.fround(1 / d) : 0;
     writeFp16(y, yo, d);
     for (let j = 0; j < qk / 4; ++j) y[yo + 2 + j] = 0;
+    if (id < Infinity) {
+      // id finite: |v| <= 1 + 2^-23 (or NaN), so MAX(-1, MIN(2, roundf(v))) = roundf(v) = trunc(v ± 0.5), the sign
+      // of v being the sign bit of x (id >= 0; v = ±0 gives 0 either way); NaN gives 0 as below. No branch on data.
+      for (let j = 0; j < qk; j += 4) {
+        const b = xo + j;
+        const q0 = (Math.fround(x[b] * id) + ((bits[b] >> 31) | 1) * 0.5) | 0;
+        const q1 = (Math.fround(x[b + 1] * id) + ((bits[b + 1] >> 31) | 1) * 0.5) | 0;
+        const q2 = (Math.fround(x[b + 2] * id) + ((bits[b + 2] >> 31) | 1) * 0.5) | 0;
+        const q3 = (Math.fround(x[b + 3] * id) + ((bits[b + 3] >> 31) | 1) * 0.5) | 0;
+        y[yo + 2 + (j >> 2)] = (q0 + 1) | ((q1 + 1) << 2) | ((q2 + 1) << 4) | ((q3 + 1) << 6);
+      }
+      continue;
+    }
     for (let j = 0; j < qk; ++j) {
       // MAX(-1, MIN(2, roundf(x*id))), with the common |v| < 1.5 cases inline
       const v = Math.fround(x[xo + j] * id);
@@ -109,13 +147,19 @@ export function quantizeRowQ2_0Ref(x: Float32Array, y: Uint8Array, k: number): v
 export function dequantizeRowQ2_0(x: Uint8Array, y: Float32Array, k: number): void {
   const qk = QK2_0;
   const nb = k / qk;
+  const out = new Int32Array(y.buffer, y.byteOffset, k);
   for (let i = 0; i < nb; i++) {
     const xo = i * Q2_0_TYPE_SIZE;
     const yo = i * qk;
     const d = readFp16(x, xo);
-    for (let j = 0; j < qk; ++j) {
-      const q = (x[xo + 2 + (j >> 2)] >> (2 * (j & 3))) & 0x03;
-      y[yo + j] = (q - 1) * d;
+    for (let q = 0; q < 4; ++q) VAL[q] = (q - 1) * d;
+    for (let j = 0; j < qk; j += 4) {
+      const b = x[xo + 2 + (j >> 2)];
+      const o = yo + j;
+      out[o] = VAL_BITS[b & 3];
+      out[o + 1] = VAL_BITS[(b >> 2) & 3];
+      out[o + 2] = VAL_BITS[(b >> 4) & 3];
+      out[o + 3] = VAL_BITS[b >> 6];
     }
   }
 }

@@ -9,7 +9,6 @@
 import { GGMLQuantizationType, QK_K } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { readFp16, writeFp16 } from "../math/fp16.js";
-import { roundf } from "../math/round.js";
 
 /**
  * block_tq1_0 (ggml/src/ggml-common.h): `uint8_t qs[(QK_K - 4*QK_K/64)/5]; uint8_t qh[QK_K/64]; ggml_half d;`
@@ -22,22 +21,13 @@ const TQ2_0_QS = QK_K / 4; // 64
 const TQ2_0_TYPE_SIZE = TQ2_0_QS + 2; // 66
 
 /**
- * `(int)lroundf(v)` as glibc on x86-64 computes it. `v` is in [-1, 1] for real data; a non-finite `v`
- * (when `1/amax` overflows to inf) makes lroundf return LONG_MIN, whose low 32 bits are 0.
+ * `lroundf(v) + 1` where `v = x·id` and `w` = the float32 bits of `x`, without a data-dependent branch:
+ * `id >= 0`, so the sign of `v` is the sign bit of `x` (v = ±0 gives 1 either way), and `roundf(v) = trunc(v ± 0.5)`
+ * (exact in double for a float32 `v`). `|v| <= 1 + 2^-23` when `id` is finite (`id` = fr(1/amax)), so `| 0` is the
+ * truncation; ±inf and NaN give 0 + 1 = 1, as glibc's lroundf on x86-64 does (LONG_MIN, low 32 bits 0).
  */
-function lroundfInt(v: number): number {
-  if (!(Math.abs(v) < 2147483648)) return 0;
-  return roundf(v);
-}
-
-/**
- * `lroundf(v) + 1` for the trit code: the common cases (|v| < 1.5) inline, the rest through {@link lroundfInt}
- * (NaN gives 1, as lroundf's LONG_MIN does).
- */
-function tritCode(v: number): number {
-  if (v >= 0.5) return v < 1.5 ? 2 : lroundfInt(v) + 1;
-  if (v <= -0.5) return v > -1.5 ? 0 : lroundfInt(v) + 1;
-  return 1;
+function tritOf(v: number, w: number): number {
+  return ((v + ((w >> 31) | 1) * 0.5) | 0) + 1;
 }
 
 /**
@@ -45,6 +35,7 @@ function tritCode(v: number): number {
  */
 export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number): void {
   const nb = k / QK_K;
+  const bits = new Int32Array(src.buffer, src.byteOffset, k);
   let x = 0; // read offset into src, advanced as the C advances its pointer
   for (let i = 0; i < nb; i++) {
     const yo = i * TQ1_0_TYPE_SIZE;
@@ -63,7 +54,7 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
       for (let m = 0; m < 32; ++m) {
         let q = 0;
         for (let n = 0; n < 5; ++n) {
-          const xi = tritCode(Math.fround(src[x + m + n * 32] * id)); // -1, 0, 1 -> 0, 1, 2
+          const xi = tritOf(Math.fround(src[x + m + n * 32] * id), bits[x + m + n * 32]); // -1, 0, 1 -> 0, 1, 2
           q = (q * 3 + xi) & 0xff;
         }
         // ceiling division (243 == pow(3, 5))
@@ -77,7 +68,7 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
       for (let m = 0; m < 16; ++m) {
         let q = 0;
         for (let n = 0; n < 5; ++n) {
-          const xi = tritCode(Math.fround(src[x + m + n * 16] * id));
+          const xi = tritOf(Math.fround(src[x + m + n * 16] * id), bits[x + m + n * 16]);
           q = (q * 3 + xi) & 0xff;
         }
         q = Math.trunc((q * 256 + (243 - 1)) / 243) & 0xff;
@@ -89,7 +80,7 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
     for (let j = 0; j < TQ1_0_QH; ++j) {
       let q = 0;
       for (let m = 0; m < 4; ++m) {
-        const xi = tritCode(Math.fround(src[x + j + m * TQ1_0_QH] * id));
+        const xi = tritOf(Math.fround(src[x + j + m * TQ1_0_QH] * id), bits[x + j + m * TQ1_0_QH]);
         q = (q * 3 + xi) & 0xff;
       }
       // shift the first value to the most significant trit
@@ -105,35 +96,61 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
 const POW3 = Uint8Array.from([1, 3, 9, 27, 81, 243]);
 
 /**
- * TRIT[5·b + n] = the n-th trit of byte b minus 1, as dequantize_row_tq1_0 extracts it:
- * `q = (uint8_t)(b * pow3[n]); xi = ((uint16_t)q * 3) >> 8; xi - 1`.
+ * TRITS[b]: the five trits (0, 1, 2) of byte b, trit n in bits 2n..2n+1, as dequantize_row_tq1_0 extracts them:
+ * `q = (uint8_t)(b * pow3[n]); xi = ((uint16_t)q * 3) >> 8`. The value is `(xi - 1) * d`. One table load per byte.
  */
-const TRIT = new Int8Array(256 * 5);
+const TRITS = new Uint16Array(256);
 for (let b = 0; b < 256; b++) {
-  for (let n = 0; n < 5; n++) TRIT[5 * b + n] = (((b * POW3[n]) & 0xff) * 3 >> 8) - 1;
+  for (let n = 0; n < 5; n++) TRITS[b] |= ((((b * POW3[n]) & 0xff) * 3) >> 8) << (2 * n);
 }
 
 /**
- * @see dequantize_row_tq1_0 (ggml/src/ggml-quants.c)
+ * Per-block value table: `VAL[c] = (c - 1) * d` for c = 0..3, computed with the C expression and stored as float32,
+ * read back as bits (VAL_BITS) so the output is written with int32 copies: the same bits as storing the products.
+ */
+const VAL = new Float32Array(4);
+const VAL_BITS = new Int32Array(VAL.buffer);
+
+/**
+ * @see dequantize_row_tq1_0 (ggml/src/ggml-quants.c). Same output order as the C loops (n outer, m inner), written
+ * byte by byte: byte m of a 32-byte group fills y[m + 32n] for its 5 trits.
  */
 export function dequantizeRowTq1_0(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
-  let yo = 0;
-  for (let i = 0; i < nb; ++i) {
-    const xo = i * TQ1_0_TYPE_SIZE;
+  const out = new Int32Array(y.buffer, y.byteOffset, k);
+  const v = VAL_BITS;
+  for (let i = 0, xo = 0, yo = 0; i < nb; ++i, xo += TQ1_0_TYPE_SIZE, yo += QK_K) {
     const d = readFp16(x, xo + TQ1_0_QS + TQ1_0_QH);
-    for (let j = 0; j < TQ1_0_QS - (TQ1_0_QS % 32); j += 32) {
-      for (let n = 0; n < 5; ++n) {
-        for (let m = 0; m < 32; ++m) y[yo++] = TRIT[5 * x[xo + j + m] + n] * d;
-      }
+    VAL[0] = -1 * d;
+    VAL[1] = 0 * d;
+    VAL[2] = 1 * d;
+    // 32 bytes × 5 trits (TQ1_0_QS - TQ1_0_QS % 32 = 32), then 16 bytes × 5 trits
+    for (let m = 0; m < 32; ++m) {
+      const t = TRITS[x[xo + m]];
+      const o = yo + m;
+      out[o] = v[t & 3];
+      out[o + 32] = v[(t >> 2) & 3];
+      out[o + 64] = v[(t >> 4) & 3];
+      out[o + 96] = v[(t >> 6) & 3];
+      out[o + 128] = v[t >> 8];
     }
-    for (let j = TQ1_0_QS - (TQ1_0_QS % 32); j < TQ1_0_QS; j += 16) {
-      for (let n = 0; n < 5; ++n) {
-        for (let m = 0; m < 16; ++m) y[yo++] = TRIT[5 * x[xo + j + m] + n] * d;
-      }
+    for (let m = 0; m < 16; ++m) {
+      const t = TRITS[x[xo + 32 + m]];
+      const o = yo + 160 + m;
+      out[o] = v[t & 3];
+      out[o + 16] = v[(t >> 2) & 3];
+      out[o + 32] = v[(t >> 4) & 3];
+      out[o + 48] = v[(t >> 6) & 3];
+      out[o + 64] = v[t >> 8];
     }
-    for (let n = 0; n < 4; ++n) {
-      for (let j = 0; j < TQ1_0_QH; ++j) y[yo++] = TRIT[5 * x[xo + TQ1_0_QS + j] + n] * d;
+    // qh: 4 bytes × 4 trits, y[240 + 4n + j]
+    for (let j = 0; j < TQ1_0_QH; ++j) {
+      const t = TRITS[x[xo + TQ1_0_QS + j]];
+      const o = yo + 240 + j;
+      out[o] = v[t & 3];
+      out[o + 4] = v[(t >> 2) & 3];
+      out[o + 8] = v[(t >> 4) & 3];
+      out[o + 12] = v[(t >> 6) & 3];
     }
   }
 }
@@ -152,6 +169,7 @@ export function quantizeTq1_0(src: Float32Array, dst: Uint8Array, nrows: number,
  */
 export function quantizeRowTq2_0Ref(src: Float32Array, y: Uint8Array, k: number): void {
   const nb = k / QK_K;
+  const bits = new Int32Array(src.buffer, src.byteOffset, k);
   let x = 0;
   for (let i = 0; i < nb; i++) {
     const yo = i * TQ2_0_TYPE_SIZE;
@@ -168,7 +186,7 @@ export function quantizeRowTq2_0Ref(src: Float32Array, y: Uint8Array, k: number)
         let q = 0;
         for (let n = 0; n < 4; ++n) {
           // -1, 0, 1 -> 0, 1, 2
-          const xi = tritCode(Math.fround(src[x + m + n * 32] * id));
+          const xi = tritOf(Math.fround(src[x + m + n * 32] * id), bits[x + m + n * 32]);
           q += (xi & 3) << (2 * n);
         }
         y[yo + j + m] = q & 0xff;
@@ -179,20 +197,24 @@ export function quantizeRowTq2_0Ref(src: Float32Array, y: Uint8Array, k: number)
 }
 
 /**
- * @see dequantize_row_tq2_0 (ggml/src/ggml-quants.c)
+ * @see dequantize_row_tq2_0 (ggml/src/ggml-quants.c). Output position of byte m of group j, crumb l:
+ * `j*4 + l*32 + m`, as the C's (j, l, m) loops write it; values from the per-block table `(q - 1) * d`.
  */
 export function dequantizeRowTq2_0(x: Uint8Array, y: Float32Array, k: number): void {
   const nb = k / QK_K;
-  let yo = 0;
-  for (let i = 0; i < nb; ++i) {
-    const xo = i * TQ2_0_TYPE_SIZE;
+  const out = new Int32Array(y.buffer, y.byteOffset, k);
+  const v = VAL_BITS;
+  for (let i = 0, xo = 0, yo = 0; i < nb; ++i, xo += TQ2_0_TYPE_SIZE, yo += QK_K) {
     const d = readFp16(x, xo + TQ2_0_QS);
+    for (let q = 0; q < 4; ++q) VAL[q] = (q - 1) * d;
     for (let j = 0; j < TQ2_0_QS; j += 32) {
-      for (let l = 0; l < 4; ++l) {
-        for (let m = 0; m < 32; ++m) {
-          const q = (x[xo + j + m] >> (l * 2)) & 3;
-          y[yo++] = (q - 1) * d;
-        }
+      for (let m = 0; m < 32; ++m) {
+        const b = x[xo + j + m];
+        const o = yo + 4 * j + m;
+        out[o] = v[b & 3];
+        out[o + 32] = v[(b >> 2) & 3];
+        out[o + 64] = v[(b >> 4) & 3];
+        out[o + 96] = v[b >> 6];
       }
     }
   }
