@@ -10,6 +10,9 @@ export default defineConfig({
     // (it depends on them: a declared dependency would make a cycle).
     alias: [
       { find: /^@quantlab\/testing\/fixtures$/, replacement: fileURLToPath(new URL("./packages/testing/src/fixtures.ts", import.meta.url)) },
+      // docs/examples import packages by name like a plugin author would; docs/ is not a workspace package.
+      { find: /^@quantlab\/gguf$/, replacement: fileURLToPath(new URL("./packages/gguf/src/index.ts", import.meta.url)) },
+      { find: /^@quantlab\/quant-core$/, replacement: fileURLToPath(new URL("./packages/quant-core/src/index.ts", import.meta.url)) },
       { find: /^@quantlab\/testing$/, replacement: fileURLToPath(new URL("./packages/testing/src/index.ts", import.meta.url)) },
     ],
   },

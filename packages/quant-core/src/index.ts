@@ -32,3 +32,5 @@ export { fp32ToBf16, bf16ToFp32, fp32BitsToBf16, bf16ToFp32Bits } from "./math/b
 export { e8m0ToFp32, e8m0ToFp32Half, ue4m3ToFp32, fp32ToUe4m3 } from "./math/fp8.js";
 export { parseImatrixDat, serializeImatrixDat, ImatrixFormatError, type ImatrixData, type ImatrixEntry } from "./imatrix-file.js";
 export * from "./recipes/index.js";
+export * from "./pipeline/index.js";
+export * from "./budget/index.js";
