@@ -51,31 +51,38 @@ export class GgufByteBuilder {
     return this;
   }
   u8(v: number): this {
-    this.buf[this.grow(1)] = v & 0xff;
+    const at = this.grow(1); // grow() may replace this.buf: take the offset first
+    this.buf[at] = v & 0xff;
     return this;
   }
   u16(v: number): this {
-    this.view.setUint16(this.grow(2), v, this.littleEndian);
+    const at = this.grow(2); // grow() may replace this.view
+    this.view.setUint16(at, v, this.littleEndian);
     return this;
   }
   u32(v: number): this {
-    this.view.setUint32(this.grow(4), v >>> 0, this.littleEndian);
+    const at = this.grow(4); // grow() may replace this.view
+    this.view.setUint32(at, v >>> 0, this.littleEndian);
     return this;
   }
   i32(v: number): this {
-    this.view.setInt32(this.grow(4), v, this.littleEndian);
+    const at = this.grow(4); // grow() may replace this.view
+    this.view.setInt32(at, v, this.littleEndian);
     return this;
   }
   u64(v: number | bigint): this {
-    this.view.setBigUint64(this.grow(8), BigInt.asUintN(64, BigInt(v)), this.littleEndian);
+    const at = this.grow(8); // grow() may replace this.view
+    this.view.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), this.littleEndian);
     return this;
   }
   f32(v: number): this {
-    this.view.setFloat32(this.grow(4), v, this.littleEndian);
+    const at = this.grow(4); // grow() may replace this.view
+    this.view.setFloat32(at, v, this.littleEndian);
     return this;
   }
   f64(v: number): this {
-    this.view.setFloat64(this.grow(8), v, this.littleEndian);
+    const at = this.grow(8); // grow() may replace this.view
+    this.view.setFloat64(at, v, this.littleEndian);
     return this;
   }
   /** A length or count: uint32 in GGUF v1, uint64 after. */
