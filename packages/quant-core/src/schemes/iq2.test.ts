@@ -1,3 +1,4 @@
+import { arrayRmse } from "@quantlab/testing";
 /**
  * iq2 family (iq2_xxs, iq2_xs, iq2_s): round-trip error bounds as in llama.cpp's tests/test-quantize-fns.cpp,
  * the importance contract, and edge rows. Byte-exactness against ggml is in golden.test.ts.
@@ -19,15 +20,6 @@ import {
   quantizeRowIq2XxsRef,
 } from "./iq2.js";
 
-/** llama.cpp test-quantize-fns `array_rmse`: sqrt(sum of squared differences) / n (sic). */
-function arrayRmse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    sum += d * d;
-  }
-  return Math.sqrt(sum) / a.length;
-}
 
 /** llama.cpp test-quantize-fns `generate_data`: 0.1 + 2*cos(i + offset). */
 function generateData(offset: number, n: number): Float32Array {

@@ -1,3 +1,4 @@
+import { arrayRmse } from "@quantlab/testing";
 /**
  * iq3 family (iq3_xxs, iq3_s): tables, grid init, round-trip error bounds as in llama.cpp's
  * tests/test-quantize-fns.cpp, and edge rows. Byte-exactness against ggml is in golden.test.ts.
@@ -32,15 +33,6 @@ import {
 
 const QK_K = 256;
 
-/** llama.cpp test-quantize-fns `array_rmse`: sqrt(sum of squared differences) / n (sic). */
-function arrayRmse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    sum += d * d;
-  }
-  return Math.fround(Math.sqrt(sum)) / a.length;
-}
 
 /** sqrt(sum w(x-y)^2 / sum w x^2), `w` per column (repeating), or unweighted. */
 function relErr(x: Float32Array, y: Float32Array, w: Float32Array | null = null): number {

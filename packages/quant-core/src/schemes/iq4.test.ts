@@ -1,3 +1,4 @@
+import { arrayRmse } from "@quantlab/testing";
 /**
  * IQ4_NL / IQ4_XS: round-trip error on llama.cpp's synthetic data (test-quantize-fns.cpp, threshold
  * MAX_QUANTIZATION_TOTAL_ERROR = 0.002 for both), edge rows, and the importance contract.
@@ -15,12 +16,6 @@ function generateData(offset: number, n: number): Float32Array {
   return a;
 }
 
-/** test-quantize-fns.cpp `array_rmse`: sqrt(Σ diff²) / n (sic: divided by n, not √n). */
-function arrayRmse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i]! - b[i]!) ** 2;
-  return Math.sqrt(sum) / a.length;
-}
 
 /** Quantizes `x` as one row (through `quantize`, or `quantizeRowRef`) and decodes it back. */
 function roundTrip(s: QuantScheme, x: Float32Array, via: "quantize" | "ref" = "quantize"): { q: Uint8Array; y: Float32Array } {

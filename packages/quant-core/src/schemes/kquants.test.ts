@@ -1,3 +1,4 @@
+import { arrayRmse } from "@quantlab/testing";
 /**
  * K-quants (q2_K, q3_K, q4_K, q5_K, q6_K, q8_K): round-trip error the way llama.cpp's
  * tests/test-quantize-fns.cpp measures it, edge rows, the shared helpers, and the q8_K all-zero block.
@@ -16,14 +17,6 @@ import { readFp16 } from "../math/fp16.js";
 import { kquantsSchemes, quantizeRowQ8_KRef, BLOCK_Q8_K_SIZE } from "./kquants.js";
 import { getScaleMinK4, makeQpQuants, makeQxQuants, nearestInt, GROUP_MAX_EPS } from "./kquants-helpers.js";
 
-function arrayRmse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    sum += d * d;
-  }
-  return Math.sqrt(sum) / a.length;
-}
 
 function roundTrip(s: QuantScheme, x: Float32Array, nRows: number, nPerRow: number, importance: Float32Array | null = null): Float32Array {
   const q = quantizeTensor(s, x, nRows, nPerRow, { importance, skipFiniteCheck: true });

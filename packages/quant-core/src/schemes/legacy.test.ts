@@ -1,3 +1,4 @@
+import { arrayRmse } from "@quantlab/testing";
 /**
  * Legacy block types (q4_0, q4_1, q5_0, q5_1, q8_0, q8_1): round-trip error the way llama.cpp's
  * tests/test-quantize-fns.cpp measures it, plus edge rows. Byte-exactness against ggml is in golden.test.ts.
@@ -18,14 +19,6 @@ function generateData(offset: number, n: number): Float32Array {
   return a;
 }
 
-function arrayRmse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    sum += d * d;
-  }
-  return Math.sqrt(sum) / a.length;
-}
 
 function roundTrip(s: QuantScheme, x: Float32Array, nRows: number, nPerRow: number, importance: Float32Array | null = null): Float32Array {
   const q = quantizeTensor(s, x, nRows, nPerRow, { importance });

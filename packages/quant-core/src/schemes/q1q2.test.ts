@@ -1,3 +1,4 @@
+import { arrayRmse } from "@quantlab/testing";
 /**
  * Q1_0 / Q2_0: round-trip error on llama.cpp's synthetic data (test-quantize-fns.cpp thresholds:
  * MAX_QUANTIZATION_TOTAL_ERROR_BINARY = 0.025 for q1_0; q2_0 is ternary on real data, so
@@ -15,12 +16,6 @@ function generateData(offset: number, n: number): Float32Array {
   return a;
 }
 
-/** test-quantize-fns.cpp `array_rmse`: sqrt(Σ diff²) / n (sic: divided by n, not √n). */
-function arrayRmse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i]! - b[i]!) ** 2;
-  return Math.sqrt(sum) / a.length;
-}
 
 /** Quantizes `x` as one row (through `quantize`, or `quantizeRowRef`) and decodes it back. */
 function roundTrip(s: QuantScheme, x: Float32Array, via: "quantize" | "ref" = "quantize"): { q: Uint8Array; y: Float32Array } {
