@@ -101,4 +101,37 @@ describe("quantlab quantize", () => {
       expect(cap.err()).toContain("CLI_USAGE");
     }
   });
+
+  it("--target-size: the chosen mix fits the file size, is written as planned, and --json reports it", async () => {
+    const T5M = sharedPath("models", "tinystories-5m-f32.gguf");
+    const dir = tempDir();
+    const out = join(dir, "budget.gguf");
+    const target = 2_981_920; // llama-quantize's Q4_K_M file size for this model (results.tsv)
+    const cap = capture();
+    expect(await runCli(["quantize", "--json", "--target-size", String(target), "--output-tensor-type", "q6_K", T5M, out, "Q4_K_M", "2"], cap.io), cap.err()).toBe(0);
+    const r = JSON.parse(cap.out());
+    const bytes = readFileSync(out);
+    expect(bytes.length).toBe(r.totals.fileBytes);
+    expect(bytes.length).toBeLessThanOrEqual(target);
+    expect(r.budget.totalBytes).toBe(r.totals.bytes);
+    // Every tensor in the file has the type the budget chose; the pinned output tensor kept its pinned type.
+    const g = parseGgufBytes(new Uint8Array(bytes));
+    const chosen = new Map<string, string>(r.budget.tensors.map((t: { name: string; type: string }) => [t.name, t.type]));
+    expect(g.tensors.length).toBe(chosen.size);
+    for (const t of g.tensors) expect(t.typeName, t.name).toBe(chosen.get(t.name));
+    expect(chosen.get("output.weight")).toBe("q6_K");
+    expect(new Set(chosen.values()).size).toBeGreaterThan(2); // a real mix, not one type
+    expect(g.metadata.get("general.file_type")?.value).toBe(15); // TYPE still sets the ftype (Q4_K_M = 15)
+  });
+
+  it("--target-bpw refuses combinations it cannot honour", async () => {
+    for (const extra of [["--prune-layers", "1"], ["--pure"], ["--target-size", "2MB"], ["--keep-split"]]) {
+      const cap = capture();
+      expect(await runCli(["quantize", "--target-bpw", "4", ...extra, MODEL, "out.gguf", "Q4_K_M"], cap.io)).toBe(2);
+      expect(cap.err()).toContain("CLI_USAGE");
+    }
+    const cap = capture();
+    expect(await runCli(["quantize", "--target-size", "two", MODEL, "out.gguf", "Q4_K_M"], cap.io)).toBe(2);
+    expect(cap.err()).toContain("not a size");
+  });
 });

@@ -1,7 +1,19 @@
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { builtinRecipeRegistry, quantizeModel, type QuantizeReport } from "@quantlab/quant-core";
+import { openGguf } from "@quantlab/gguf";
+import {
+  builtinRecipeRegistry,
+  formatBudgetSummary,
+  loadImatrixFile,
+  parseTensorTypeFile,
+  parseTensorTypeOverride,
+  planBudget,
+  quantizeModel,
+  type BudgetPlan,
+  type QuantizeReport,
+  type TensorTypeOverride,
+} from "@quantlab/quant-core";
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { fmtBytes, fmtDuration, print, printJson, Progress, table } from "../io.js";
@@ -46,6 +58,20 @@ function positionals(ps: readonly string[], keepSplit: boolean): { input: string
   }
   if (ps[i] !== undefined) throw new UsageError(`unexpected argument '${ps[i]}'`, "quantize");
   return { input, output, type, threads };
+}
+
+/**
+ * A size: plain bytes, or a number with a unit (`2.5MB` = 2.5e6, `2.5MiB` = 2.5·2^20; K/M/G/T, case-insensitive,
+ * a bare `M`/`G` counts as decimal).
+ */
+export function parseByteSize(s: string, flag: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)(i?)(b?)\s*$/i.exec(s);
+  if (!m) throw new UsageError(`${flag}: '${s}' is not a size (e.g. 2500000, 2.5MB, 2.4MiB)`, "quantize");
+  const exp = { "": 0, k: 1, m: 2, g: 3, t: 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  const base = m[3] ? 1024 : 1000;
+  const v = Math.round(Number(m[1]) * base ** exp);
+  if (!(v > 0) || !Number.isFinite(v)) throw new UsageError(`${flag}: '${s}' must be a positive size`, "quantize");
+  return v;
 }
 
 function list(v: unknown): string[] {
@@ -99,6 +125,60 @@ function histogram(r: QuantizeReport): string {
     .join(", ");
 }
 
+interface BudgetRequest {
+  readonly targetBpw: number | undefined;
+  readonly targetFileBytes: number | undefined;
+  readonly imatrix: string | undefined;
+  readonly includeWeights: readonly string[];
+  readonly excludeWeights: readonly string[];
+  readonly fixed: readonly TensorTypeOverride[];
+  readonly candidates: readonly string[] | undefined;
+  readonly leaveOutputTensor: boolean;
+  readonly allowRequantize: boolean;
+  readonly threads: number;
+  readonly progress: Progress;
+}
+
+/** Measures every candidate on every tensor of `input` and solves for the budget (quant-core's `planBudget`). */
+async function planForBudget(input: string, r: BudgetRequest): Promise<BudgetPlan> {
+  const file = await openGguf(input);
+  try {
+    const plan = await planBudget(file, {
+      targetBpw: r.targetBpw,
+      targetFileBytes: r.targetFileBytes,
+      imatrix: r.imatrix !== undefined ? await loadImatrixFile(r.imatrix) : undefined,
+      includeWeights: r.includeWeights,
+      excludeWeights: r.excludeWeights,
+      fixed: r.fixed,
+      candidates: r.candidates,
+      leaveOutputTensor: r.leaveOutputTensor,
+      allowRequantize: r.allowRequantize,
+      threads: r.threads,
+      onProgress: (p) => r.progress.update({ done: p.done, total: p.total, label: p.tensor, unit: "tensors", scale: 1 }),
+    });
+    r.progress.done();
+    return plan;
+  } finally {
+    await file.close();
+  }
+}
+
+function budgetJson(p: BudgetPlan): unknown {
+  return {
+    budgetBytes: p.budgetBytes,
+    totalBytes: p.totalBytes,
+    estimatedFileBytes: p.estimatedFileBytes,
+    bpw: p.bpw,
+    totalError: p.totalError,
+    weightedRmse: p.weightedRmse,
+    lowerBound: p.lowerBound,
+    solver: p.solver,
+    typeHistogram: p.typeHistogram,
+    warnings: p.warnings,
+    tensors: p.tensors.map((t) => ({ name: t.name, type: t.typeName, bytes: t.bytes, bpw: t.bpw, error: t.error, role: t.role })),
+  };
+}
+
 /** `quantlab quantize`: llama-quantize, same arguments, same output bytes. */
 export const quantizeCommand = defineCommand(
   {
@@ -127,13 +207,20 @@ export const quantizeCommand = defineCommand(
       { name: "pruneLayers", flags: ["--prune-layers"], kind: "string", arg: "L0,L1,...", description: "drop these layers and renumber the rest" },
       { name: "dryRun", flags: ["--dry-run"], kind: "boolean", description: "print the per-tensor plan and the final size; write nothing" },
       { name: "threads", flags: ["-t", "--threads"], kind: "number", arg: "N", description: "worker threads (default: all cores)" },
+      { name: "targetBpw", flags: ["--target-bpw"], kind: "number", arg: "X", description: "choose per-tensor types to reach X bits per weight at the least weighted error (not in llama.cpp)" },
+      { name: "targetSize", flags: ["--target-size"], kind: "string", arg: "BYTES", description: "as --target-bpw for a file size (2500000, 2.5MB, 2.4MiB)" },
+      { name: "budgetTypes", flags: ["--budget-types"], kind: "string", arg: "T1,T2,...", description: "candidate types for --target-* (default q2_K..q6_K,q8_0; IQ types added with --imatrix)" },
     ],
     details: [
       "examples:",
       "  quantlab quantize model-f32.gguf model-Q4_K_M.gguf Q4_K_M 8",
       "  quantlab quantize --imatrix imatrix.dat model-f32.gguf IQ2_XS",
       "  quantlab quantize --dry-run --tensor-type 'ffn_down=q6_K' model-f32.gguf out.gguf Q4_K_M",
+      "  quantlab quantize --target-bpw 4.2 --imatrix imatrix.dat model-f32.gguf model-4.2bpw.gguf Q4_K_M",
       "The output is byte-identical to llama-quantize (llama.cpp c392e50) for the same arguments.",
+      "--target-bpw / --target-size measure every candidate type on every tensor (importance-weighted squared error)",
+      "and choose the mix with the least total error within the budget; TYPE still sets general.file_type and the types",
+      "of tensors the budget does not choose. --tensor-type, --output-tensor-type and --token-embedding-type pin tensors.",
     ].join("\n"),
   },
   async ({ io, mode, args, signal }) => {
@@ -156,8 +243,40 @@ export const quantizeCommand = defineCommand(
     }
     const tensorTypeFile = typeof o.tensorTypeFile === "string" ? await readFile(at(o.tensorTypeFile), "utf8") : undefined;
     const imatrix = typeof o.imatrix === "string" ? o.imatrix : undefined;
-    const progress = new Progress(io, mode, "quantize");
     const dryRun = o.dryRun === true;
+    const targetBpw = typeof o.targetBpw === "number" ? o.targetBpw : undefined;
+    const targetFileBytes = typeof o.targetSize === "string" ? parseByteSize(o.targetSize, "--target-size") : undefined;
+    let budget: BudgetPlan | undefined;
+    if (targetBpw !== undefined || targetFileBytes !== undefined) {
+      if (targetBpw !== undefined && targetFileBytes !== undefined) throw new UsageError("give only one of --target-bpw and --target-size", "quantize");
+      if (targetBpw !== undefined && !(targetBpw > 0)) throw new UsageError(`--target-bpw must be > 0, got ${targetBpw}`, "quantize");
+      if (pruneLayers) throw new UsageError("--prune-layers cannot be combined with --target-bpw/--target-size (the budget is planned on the unpruned model)", "quantize");
+      if (keepSplit) throw new UsageError("--keep-split cannot be combined with --target-bpw/--target-size", "quantize");
+      if (o.pure === true) throw new UsageError("--pure contradicts --target-bpw/--target-size (a budget mixes types)", "quantize");
+      budget = await planForBudget(at(pos.input), {
+        targetBpw,
+        targetFileBytes,
+        imatrix: imatrix !== undefined ? at(imatrix) : undefined,
+        includeWeights: list(o.includeWeights),
+        excludeWeights: list(o.excludeWeights),
+        fixed: [
+          ...list(o.tensorType).map(parseTensorTypeOverride),
+          ...(tensorTypeFile !== undefined ? parseTensorTypeFile(tensorTypeFile) : []),
+          ...(typeof o.outputTensorType === "string" ? [{ pattern: "^output\\.weight$", type: o.outputTensorType }] : []),
+          ...(typeof o.tokenEmbeddingType === "string" ? [{ pattern: "^token_embd\\.weight$", type: o.tokenEmbeddingType }] : []),
+        ],
+        candidates: typeof o.budgetTypes === "string" ? o.budgetTypes.split(",").map((t) => t.trim()).filter(Boolean) : undefined,
+        leaveOutputTensor: o.leaveOutputTensor === true,
+        allowRequantize: o.allowRequantize === true,
+        threads,
+        progress: new Progress(io, mode, "measure"),
+      });
+      if (!mode.json && !mode.quiet) {
+        print(io, formatBudgetSummary(budget));
+        print(io);
+      }
+    }
+    const progress = new Progress(io, mode, "quantize");
     const report = await quantizeModel(at(pos.input), at(pos.output), {
       type: pos.type,
       imatrix: imatrix !== undefined ? at(imatrix) : undefined,
@@ -166,7 +285,8 @@ export const quantizeCommand = defineCommand(
       excludeWeights: list(o.excludeWeights),
       outputTensorType: typeof o.outputTensorType === "string" ? o.outputTensorType : undefined,
       tokenEmbeddingType: typeof o.tokenEmbeddingType === "string" ? o.tokenEmbeddingType : undefined,
-      tensorTypeOverrides: list(o.tensorType),
+      // A budget's per-tensor choices come first (first match wins); the user's own patterns were pinned in it.
+      tensorTypeOverrides: [...(budget?.overrides ?? []), ...list(o.tensorType)],
       tensorTypeFile,
       pure: o.pure === true,
       leaveOutputTensor: o.leaveOutputTensor === true,
@@ -181,7 +301,7 @@ export const quantizeCommand = defineCommand(
     });
     progress.done();
     if (mode.json) {
-      printJson(io, jsonReport(report));
+      printJson(io, { ...(jsonReport(report) as object), ...(budget ? { budget: budgetJson(budget) } : {}) });
       return report.ok ? 0 : 1;
     }
     if (dryRun) {
