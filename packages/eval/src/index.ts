@@ -93,3 +93,17 @@ export {
   type FitOptions,
   type FitResult,
 } from "./fit.js";
+export { renderScatterSvg, paretoFrontier, niceTicks, PALETTE, type ScatterChart, type ChartSeries, type ChartPoint } from "./report/svg.js";
+export { renderReportMarkdown, renderReportHtml, reportCharts, type ReportChart } from "./report/render.js";
+export type { SweepReport, SweepRow, SweepModelInfo, MultipleChoiceFigure } from "./report/types.js";
+export {
+  runSweep,
+  planSweepJobs,
+  recommend,
+  type SweepOptions,
+  type SweepResult,
+  type SweepEvaluator,
+  type SweepEvent,
+  type RowFigures,
+} from "./sweep/sweep.js";
+export { createDefaultEvaluator, type DefaultEvaluatorOptions, type McTaskFile } from "./sweep/evaluator.js";

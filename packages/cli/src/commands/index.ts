@@ -3,6 +3,8 @@ import { inspectCommand } from "./inspect.js";
 import { tokenizeCommand } from "./tokenize.js";
 import { quantizeCommand } from "./quantize.js";
 import { typesCommand } from "./types.js";
+import { compareCommand, generateCommand } from "./generate.js";
+import { sweepCommand } from "./sweep.js";
 
 /** Every command, in the order `quantlab --help` lists them. */
-export const commands: readonly Command[] = [quantizeCommand, inspectCommand, typesCommand, tokenizeCommand];
+export const commands: readonly Command[] = [quantizeCommand, sweepCommand, inspectCommand, typesCommand, tokenizeCommand, generateCommand, compareCommand];
