@@ -39,6 +39,14 @@ describe("createKernelRegistry", () => {
     expect(Array.from(out)).toEqual([2, 2]);
   });
 
+  it("auto skips a backend that declines it (a GPU on a software driver); by name it is still used", async () => {
+    const gpu = { ...fake("gpu", true, ["f32"], 1), autoEligible: () => false };
+    const cpu = fake("cpu", true, ["f32"], 2);
+    const reg = createKernelRegistry([gpu, cpu, cpuRefBackend]);
+    expect((await reg.resolve("auto")).backend).toBe("cpu");
+    expect((await reg.resolve("gpu")).backend).toBe("gpu");
+  });
+
   it("falls back to the next backend for a scheme the chosen one lacks, and reports it", async () => {
     const cpu = fake("cpu", true, ["q8_0"], 2);
     const reg = createKernelRegistry([cpu, cpuRefBackend]);

@@ -120,7 +120,7 @@ export function createKernelRegistry(backends: readonly Backend[]): KernelRegist
       if (choice === "auto") {
         start = -1;
         for (let i = 0; i < sorted.length; i++) {
-          if (await probeBackend(sorted[i]!)) {
+          if ((await probeBackend(sorted[i]!)) && (sorted[i]!.autoEligible?.() ?? true)) {
             start = i;
             break;
           }

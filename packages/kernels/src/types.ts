@@ -100,6 +100,11 @@ export interface Backend {
   /** Whether this backend can run here (e.g. WebAssembly SIMD present, a WebGPU adapter found). Cached by the registry. */
   probe(): MaybePromise<boolean>;
   readonly kernels: readonly KernelDef[];
+  /**
+   * Whether `auto` may pick this backend once its probe passed (default true). A GPU backend running on a software
+   * driver (lavapipe, SwiftShader) declines: it works, and is tested, but is slower than the CPU backend.
+   */
+  autoEligible?(): boolean;
   /** Releases resources (GPU device, worker threads). */
   dispose?(): MaybePromise<void>;
 }

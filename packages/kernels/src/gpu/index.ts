@@ -414,6 +414,10 @@ export function createGpuBackend(opts: GpuBackendOptions = {}): GpuBackend {
         return false;
       }
     },
+    autoEligible(): boolean {
+      // A CPU-emulated adapter is slower than the WebAssembly CPU backend: `auto` skips it unless asked to keep it.
+      return !(ctxNow?.isCpuAdapter ?? false) || (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.QUANTLAB_GPU_SOFTWARE_AUTO === "1";
+    },
     status(): GpuBackendStatus {
       return {
         available,
