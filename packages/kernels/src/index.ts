@@ -19,5 +19,5 @@ export {
   type KernelUsage,
 } from "./registry.js";
 export { builtinBackends, type BuiltinBackendOptions } from "./backends.js";
-export { createCpuBackend, type CpuBackendOptions } from "./cpu/index.js";
+export { createCpuBackend, type CpuBackend, type CpuBackendOptions } from "./cpu/index.js";
 export { createGpuBackend, type GpuBackendOptions } from "./gpu/index.js";
