@@ -10,13 +10,20 @@ const BENCHES: Record<string, string> = {
   quant: "packages/quant-core/bench/quantize.bench.ts",
   quantize: "packages/quant-core/bench/quantize-model.bench.ts",
   budget: "packages/quant-core/bench/budget.bench.ts",
+  matmul: "packages/kernels/bench/matmul.ts",
+  gpu: "packages/kernels/bench/gpu.ts",
+  forward: "packages/runtime/bench/forward.ts",
+  perplexity: "packages/eval/bench/perplexity.bench.ts",
+  imatrix: "packages/imatrix/bench/golden-check.ts",
 };
+/** Long runs (minutes) only run when named. */
+const ON_REQUEST = new Set(["imatrix"]);
 
 const argv = process.argv.slice(2);
 const dd = argv.indexOf("--");
 const names = (dd >= 0 ? argv.slice(0, dd) : argv).filter((a) => !a.startsWith("-"));
 const passthrough = dd >= 0 ? argv.slice(dd + 1) : argv.filter((a) => a.startsWith("-"));
-const selected = names.length ? names : Object.keys(BENCHES);
+const selected = names.length ? names : Object.keys(BENCHES).filter((n) => !ON_REQUEST.has(n));
 let failed = 0;
 for (const name of selected) {
   const file = BENCHES[name];
