@@ -100,7 +100,17 @@ export const sweepCommand = defineCommand(
     const { statSync } = await import("node:fs");
     const fileBytes = statSync(model).size;
 
-    const progress = new Progress(io, mode, "sweep");
+    // One progress line per phase of each row (imatrix, perplexity, kld, a task): rate and ETA are per phase.
+    let progress = new Progress(io, mode, "sweep");
+    let phaseKey = "";
+    const phase = (key: string): Progress => {
+      if (key !== phaseKey) {
+        progress.done();
+        progress = new Progress(io, mode, key);
+        phaseKey = key;
+      }
+      return progress;
+    };
     const say = (s: string) => {
       if (!mode.quiet && !mode.json) io.stderr.write(`${s}\n`);
     };
@@ -119,7 +129,7 @@ export const sweepCommand = defineCommand(
       kvCtx: typeof o.kvCtx === "number" ? o.kvCtx : undefined,
       kvType: typeof o.kvType === "string" ? (o.kvType as KvCacheType) : undefined,
       signal,
-      onProgress: (p) => progress.update({ done: p.done, total: p.total, label: `${p.label} ${p.phase}` }),
+      onProgress: (p) => phase(`${p.label} ${p.phase}`).update({ done: p.done, total: p.total }),
     });
     const t0 = performance.now();
     const { report, files } = await runSweep({
@@ -140,7 +150,7 @@ export const sweepCommand = defineCommand(
             computePpl: false,
             outputFrequency: 0,
             signal,
-            onProgress: (p) => progress.update({ done: p.chunk, total: p.nChunks, label: "imatrix" }),
+            onProgress: (p) => phase("imatrix").update({ done: p.chunk, total: p.nChunks, unit: "chunks", scale: 1 }),
           });
           await saveImatrix(path, r.imatrix);
         } finally {
