@@ -106,4 +106,4 @@ export {
   type SweepEvent,
   type RowFigures,
 } from "./sweep/sweep.js";
-export { createDefaultEvaluator, type DefaultEvaluatorOptions, type McTaskFile } from "./sweep/evaluator.js";
+export { createDefaultEvaluator, memoryCheck, type DefaultEvaluatorOptions, type McTaskFile } from "./sweep/evaluator.js";

@@ -5,17 +5,29 @@
  *   pnpm bench quant              (all types)
  *   pnpm bench quant -- q4_K q8_0 (some types)
  *
- * Each measurement runs whole rows until at least `--seconds` (default 1) have passed, best of 3.
+ * Each measurement runs whole rows until at least `--seconds` (default 1) have passed (at most 4096 rows), best of 3,
+ * after a warm-up pass over the 256 distinct rows.
+ * `--cpu` times with this process's CPU time instead of the wall clock (use it on a loaded machine: a descheduled
+ * process then does not count as slow). `--js` turns the WebAssembly kernels off (the TypeScript reference paths).
  */
 import { readFileSync } from "node:fs";
 import { gaussianMatrix, sharedPath, syntheticImportance } from "@quantlab/testing";
-import { builtinSchemes, ensureSchemeInit, type QuantScheme } from "../src/index.js";
+import { builtinSchemes, ensureSchemeInit, quantCoreWasmActive, setQuantCoreWasm, type QuantScheme } from "../src/index.js";
 
 const COLS = 4096;
 const args = process.argv.slice(2);
 const secIdx = args.indexOf("--seconds");
 const seconds = secIdx >= 0 ? Number(args[secIdx + 1]) : 1;
 const only = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--seconds");
+const cpuClock = args.includes("--cpu");
+if (args.includes("--js")) setQuantCoreWasm(false);
+/** Milliseconds: wall clock, or this process's user + system CPU time with `--cpu`. */
+const now = cpuClock
+  ? () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    }
+  : () => performance.now();
 
 interface GgmlPerf { quant: number | null; quantImatrix: number | null; dequant: number | null }
 function loadGgml(): Map<string, GgmlPerf> {
@@ -41,17 +53,19 @@ const x = gaussianMatrix(256, COLS); // 256 distinct rows, reused cyclically (4 
 const imp = syntheticImportance(COLS, 0x1a7a9e2f);
 
 function timeRows(fn: (row: number) => void): number {
+  // warm-up: one pass over the distinct rows, so the timed reps run optimized code (JIT / WebAssembly tier-up)
+  for (let r = 0; r < 256; r++) fn(r);
   let best = 0;
   for (let rep = 0; rep < 3; rep++) {
     let rows = 0;
-    const t0 = performance.now();
+    const t0 = now();
     let t = t0;
     while (t - t0 < seconds * 1000 && rows < maxRows) {
       fn(rows % 256);
       rows++;
-      if ((rows & 3) === 0) t = performance.now();
+      if ((rows & 3) === 0) t = now();
     }
-    t = performance.now();
+    t = now();
     const mbps = (rows * COLS * 4) / 1e6 / ((t - t0) / 1000);
     best = Math.max(best, mbps);
   }
@@ -107,3 +121,4 @@ for (const r of rows) console.log(line(r));
 const geo = ratios.length ? Math.exp(ratios.reduce((a, b) => a + Math.log(b), 0) / ratios.length) : NaN;
 console.log(`\ngeomean ratio vs ggml (single thread, this run vs perf-ggml.tsv): ${geo.toFixed(2)}x over ${ratios.length} figures; ${below} below the 0.5x bar`);
 console.log("note: ggml's figures come from its own run on this machine class (../shared/golden/quants/perf-ggml.tsv); ours from this run.");
+console.log(`clock: ${cpuClock ? "process CPU time (--cpu)" : "wall clock"}; kernels: ${quantCoreWasmActive() ? "WebAssembly where available" : "TypeScript only"}`);

@@ -3,10 +3,11 @@
  * d99724f's `ggml_quantize_chunk` and `to_float`, must match byte for byte (quantize) and bit for bit (dequantize).
  * Pairs the manifest marks as skipped by design are listed here with the manifest's reason.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readShared, readSharedF32, readSharedJson } from "@quantlab/testing";
 import { builtinRegistry } from "./builtin.js";
 import { dequantizeTensor, quantizeTensor } from "./registry.js";
+import { quantCoreWasmActive, setQuantCoreWasm } from "./wasm/quants.js";
 
 interface FileRef { file: string; bytes: number; sha256: string }
 interface Variant { q?: FileRef; deq?: FileRef; invalid_rows?: number[] | null; skipped?: boolean; reason?: string }
@@ -32,7 +33,22 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 
 const inputsByName = new Map(manifest.inputs.map((i) => [i.name, i]));
 
-describe("golden quants (ggml d99724f)", () => {
+// Both implementations must match: the WebAssembly kernels (the default where WebAssembly exists) and the
+// TypeScript reference they fall back to.
+for (const path of ["wasm", "js"] as const) {
+describe(`golden quants (ggml d99724f), ${path} path`, () => {
+  let prev = true;
+  beforeAll(() => {
+    prev = setQuantCoreWasm(path === "wasm");
+  });
+  afterAll(() => {
+    setQuantCoreWasm(prev);
+  });
+
+  it(`the ${path} path is the one in use`, () => {
+    expect(quantCoreWasmActive()).toBe(path === "wasm");
+  });
+
   it("the manifest lists every quantizable ggml type", () => {
     expect(manifest.types.filter((t) => t.quantizable).length).toBe(30);
   });
@@ -98,3 +114,4 @@ describe("golden quants (ggml d99724f)", () => {
     expect(byDesign.length).toBe(manifest.skipped.length);
   });
 });
+}

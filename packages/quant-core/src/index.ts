@@ -27,6 +27,7 @@ export {
 export { builtinSchemes, builtinRegistry } from "./builtin.js";
 export { fp32ToFp16, fp16ToFp32, readFp16, writeFp16, fp32ToBits, fp32FromBits, FP16_TABLE } from "./math/fp16.js";
 export { nearestInt, roundf } from "./math/round.js";
+export { setQuantCoreWasm, quantCoreWasmActive } from "./wasm/quants.js";
 export { quantizeTensorParallel, terminateQuantizePool, quantizePoolStats, MIN_PARALLEL_ELEMENTS, type QuantizeParallelOptions } from "./parallel.js";
 export { fp32ToBf16, bf16ToFp32, fp32BitsToBf16, bf16ToFp32Bits } from "./math/bf16.js";
 export { e8m0ToFp32, e8m0ToFp32Half, ue4m3ToFp32, fp32ToUe4m3 } from "./math/fp8.js";

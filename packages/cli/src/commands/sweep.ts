@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { openGguf } from "@quantlab/gguf";
-import { createDefaultEvaluator, parseSize, runSweep, type KvCacheType, type McTaskFile, type SweepEvent } from "@quantlab/eval";
+import { createDefaultEvaluator, memoryCheck, parseSize, runSweep, type KvCacheType, type McTaskFile, type SweepEvent } from "@quantlab/eval";
 import { collectImatrix, saveImatrix } from "@quantlab/imatrix";
 import { loadModel, type BackendChoice } from "@quantlab/runtime";
 import { UsageError } from "../args.js";
@@ -125,9 +125,6 @@ export const sweepCommand = defineCommand(
       maxTokens: typeof o.nPredict === "number" ? o.nPredict : undefined,
       backend,
       threads,
-      vram,
-      kvCtx: typeof o.kvCtx === "number" ? o.kvCtx : undefined,
-      kvType: typeof o.kvType === "string" ? (o.kvType as KvCacheType) : undefined,
       signal,
       onProgress: (p) => phase(`${p.label} ${p.phase}`).update({ done: p.done, total: p.total }),
     });
@@ -159,6 +156,7 @@ export const sweepCommand = defineCommand(
       },
       compareWithoutImatrix: o.noPlain !== true,
       evaluator,
+      memory: vram !== undefined ? memoryCheck({ vram, ctx: typeof o.kvCtx === "number" ? o.kvCtx : undefined, kvType: typeof o.kvType === "string" ? (o.kvType as KvCacheType) : undefined }) : undefined,
       threads,
       reportSettings: { text: typeof o.text === "string" ? basename(o.text) : undefined, ctx, chunks: typeof o.chunks === "number" ? o.chunks : undefined, imatrix: typeof o.imatrix === "string" ? o.imatrix : undefined, vram: vram !== undefined ? parseSize(vram) : undefined, kvCtx: typeof o.kvCtx === "number" ? o.kvCtx : undefined, backend, threads: threads ?? 0 },
       prompts,

@@ -37,10 +37,6 @@ export interface DefaultEvaluatorOptions {
   readonly maxTokens?: number | undefined;
   readonly backend?: BackendChoice | undefined;
   readonly threads?: number | undefined;
-  /** Memory check: VRAM (bytes or "12GiB") and context. */
-  readonly vram?: number | string | undefined;
-  readonly kvCtx?: number | undefined;
-  readonly kvType?: KvCacheType | undefined;
   /** Progress of the evaluation of one file. */
   readonly onProgress?: ((p: { readonly label: string; readonly phase: string; readonly done: number; readonly total: number }) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -70,9 +66,6 @@ export function createDefaultEvaluator(o: DefaultEvaluatorOptions): SweepEvaluat
     mc: (o.mc ?? []).map((t) => [t.kind, t.tasks ?? null]),
     prompts: o.prompts ?? [],
     maxTokens: o.maxTokens ?? 48,
-    vram: o.vram ?? null,
-    kvCtx: o.kvCtx ?? null,
-    kvType: o.kvType ?? null,
   });
 
   async function common(model: Model, file: string, label: string): Promise<RowFigures> {
@@ -92,18 +85,9 @@ export function createDefaultEvaluator(o: DefaultEvaluatorOptions): SweepEvaluat
       for await (const step of generate(model, p, { maxTokens: o.maxTokens ?? 48, temperature: 0, ...(o.signal ? { signal: o.signal } : {}) })) text += step.text;
       answers.push(text);
     }
-    let memoryBytes: number | undefined;
-    let fits: boolean | undefined;
-    if (o.vram !== undefined) {
-      const [f] = await fitModels([file], { vram: o.vram, ctx: o.kvCtx, kvType: o.kvType });
-      memoryBytes = f!.estimate.total;
-      fits = f!.fits;
-    }
     return {
       ...(mc.length > 0 ? { mc } : {}),
       ...(answers.length > 0 ? { answers } : {}),
-      memoryBytes,
-      fits,
     };
   }
 
@@ -168,5 +152,13 @@ export function createDefaultEvaluator(o: DefaultEvaluatorOptions): SweepEvaluat
         return { ...figures, ...(await common(model, file, label)) };
       });
     },
+  };
+}
+
+/** The memory check of a sweep row: eval's {@link fitModels} for one file at the wanted context and KV type. */
+export function memoryCheck(o: { readonly vram: number | string; readonly ctx?: number | undefined; readonly kvType?: KvCacheType | undefined }) {
+  return async (file: string): Promise<{ memoryBytes: number; fits: boolean }> => {
+    const [f] = await fitModels([file], { vram: o.vram, ctx: o.ctx, kvType: o.kvType });
+    return { memoryBytes: f!.estimate.total, fits: f!.fits };
   };
 }

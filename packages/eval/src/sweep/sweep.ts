@@ -68,7 +68,12 @@ export interface SweepOptions {
    */
   readonly compareWithoutImatrix?: boolean | undefined;
   readonly evaluator: SweepEvaluator;
-  /** Recommend the best row whose memory fits (rows need `fits` from the evaluator); else the best by KLD per byte. */
+  /**
+   * Memory needed by a file at the wanted context and whether it fits (eval's `fitModels`). Applied to every row at
+   * report time, saved rows included, so changing `--vram`/`--ctx` needs no re-evaluation. The recommendation is
+   * then the most faithful row that fits.
+   */
+  readonly memory?: ((file: string) => Promise<{ readonly memoryBytes: number; readonly fits: boolean }>) | undefined;
   readonly threads?: number | undefined;
   /** Settings echoed in report.json. */
   readonly reportSettings: SweepReport["settings"];
@@ -286,6 +291,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     o.onEvent?.({ kind: "row", row, reused: false });
   }
 
+  if (o.memory) {
+    const withMemory = async (r: SweepRow): Promise<SweepRow> => (r.status === "ok" && r.file ? { ...r, ...(await o.memory!(r.file)) } : r);
+    baseline = await withMemory(baseline);
+    for (let i = 0; i < rows.length; i++) rows[i] = await withMemory(rows[i]!);
+  }
   const report: SweepReport = {
     version: 1,
     createdAt: new Date().toISOString(),

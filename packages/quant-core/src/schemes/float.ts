@@ -9,6 +9,7 @@ import { GGMLQuantizationType } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { FP16_TABLE, fp32BitsToFp16 } from "../math/fp16.js";
 import { bf16ToFp32Bits, fp32BitsToBf16 } from "../math/bf16.js";
+import { wasmDequantizer, wasmQuantizer } from "../wasm/quants.js";
 
 /** float32 bits of every fp16 value, as int32 (a view of the exact table in math/fp16.ts). */
 const FP16_BITS = new Int32Array(FP16_TABLE.buffer, FP16_TABLE.byteOffset, FP16_TABLE.length);
@@ -172,15 +173,21 @@ export const f16Scheme = defineScheme({
   quantize: (src, dst, nRows, nPerRow) => quantizeF16(src, dst, nRows, nPerRow, null),
 });
 
+/** The bf16 conversion on the WebAssembly kernel when available. */
+const bf16RefW = wasmQuantizer("q_bf16", 1, 2, quantizeRowBf16Ref);
+
 export const bf16Scheme = defineScheme({
   name: "bf16",
   ggmlType: GGMLQuantizationType.BF16,
   description: "bfloat16: the upper 16 bits of float32, rounded to nearest even",
   layout: { blockSize: 1, typeSize: 2, fields: [{ name: "f", type: "bf16", count: 1 }] },
   needs: { importance: "unused" },
-  quantizeRowRef: quantizeRowBf16Ref,
-  dequantizeRow: dequantizeRowBf16,
-  quantize: (src, dst, nRows, nPerRow) => quantizeBf16(src, dst, nRows, nPerRow, null),
+  quantizeRowRef: bf16RefW,
+  dequantizeRow: wasmDequantizer("dq_bf16", 1, 2, dequantizeRowBf16),
+  quantize: (src, dst, nRows, nPerRow) => {
+    bf16RefW(src, dst, nRows * nPerRow);
+    return nRows * nPerRow * 2;
+  },
 });
 
 /** Built-in schemes of this family, in ggml type id order. */

@@ -8,6 +8,7 @@
 import { GGMLQuantizationType } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { e8m0ToFp32Half, fp32ToUe4m3, ue4m3ToFp32 } from "../math/fp8.js";
+import { ensureWasmTables, wasmDequantizer } from "../wasm/quants.js";
 
 /** `QK_MXFP4` (ggml/src/ggml-common.h). */
 export const QK_MXFP4 = 32;
@@ -221,6 +222,14 @@ export function quantizeNvfp4(src: Float32Array, dst: Uint8Array, nrows: number,
   return nrows * (nPerRow / QK_NVFP4) * NVFP4_TYPE_SIZE;
 }
 
+// WebAssembly decoders (assembly/quants.ts dq_mxfp4 / dq_nvfp4); they read the scale tables of math/fp8.ts, copied
+// into the module once.
+const E8M0_HALF_COPY = Float32Array.from({ length: 256 }, (_, b) => e8m0ToFp32Half(b));
+const UE4M3_COPY = Float32Array.from({ length: 256 }, (_, b) => ue4m3ToFp32(b));
+const fp4WasmTables = () => ensureWasmTables("fp4", "fp4SetTables", [E8M0_HALF_COPY, UE4M3_COPY]);
+const dequantizeRowMxfp4W = wasmDequantizer("dq_mxfp4", QK_MXFP4, MXFP4_TYPE_SIZE, dequantizeRowMxfp4);
+const dequantizeRowNvfp4W = wasmDequantizer("dq_nvfp4", QK_NVFP4, NVFP4_TYPE_SIZE, dequantizeRowNvfp4);
+
 /** Built-in schemes of this family. */
 export const fp4Schemes: readonly QuantScheme[] = [
   defineScheme({
@@ -237,7 +246,7 @@ export const fp4Schemes: readonly QuantScheme[] = [
     },
     needs: { importance: "unused" },
     quantizeRowRef: quantizeRowMxfp4Ref,
-    dequantizeRow: dequantizeRowMxfp4,
+    dequantizeRow: (src, dst, n) => (fp4WasmTables() ? dequantizeRowMxfp4W(src, dst, n) : dequantizeRowMxfp4(src, dst, n)),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeMxfp4(src, dst, nRows, nPerRow, options?.importance ?? null),
   }),
   defineScheme({
@@ -254,7 +263,7 @@ export const fp4Schemes: readonly QuantScheme[] = [
     },
     needs: { importance: "unused" },
     quantizeRowRef: quantizeRowNvfp4Ref,
-    dequantizeRow: dequantizeRowNvfp4,
+    dequantizeRow: (src, dst, n) => (fp4WasmTables() ? dequantizeRowNvfp4W(src, dst, n) : dequantizeRowNvfp4(src, dst, n)),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeNvfp4(src, dst, nRows, nPerRow, options?.importance ?? null),
   }),
 ];

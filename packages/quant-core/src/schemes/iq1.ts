@@ -18,6 +18,7 @@ import { importanceRequired } from "./common.js";
 import { IQ1M_DELTA, IQ1S_DELTA, iq1sGrid, NGRID_IQ1S } from "./iq-grids.js";
 import { FLT_MAX, GROUP_MAX_EPS_IQ1_M, GROUP_MAX_EPS_IQ1_S, IQ1_INDEX, iq2xsInitImpl, TERMS } from "./iq2-common.js";
 import { nearestInt } from "../math/round.js";
+import { ensureWasmTables, wasmDequantizer } from "../wasm/quants.js";
 
 const f = Math.fround;
 const QK_K = 256;
@@ -163,6 +164,10 @@ function iq1sShifted(): Float32Array {
   return iq1sShiftedCache;
 }
 const IQ1S_MINUS_OFFSET = NGRID_IQ1S * 8;
+
+// WebAssembly decoder of iq1_s (assembly/quants.ts dq_iq1_s) over the same shifted grid, copied in once.
+const iq1sDeqTables = () => ensureWasmTables("iq1_s-deq", "iq1sSetTables", [iq1sShifted()], [IQ1S_MINUS_OFFSET]);
+const dequantizeRowIq1SW = wasmDequantizer("dq_iq1_s", QK_K, BLOCK_IQ1_S_SIZE, (src, dst, n) => dequantizeRowIq1S(src, dst, n));
 
 // ------------------------------------------------------------------------------------------------ iq1_s
 
@@ -700,7 +705,7 @@ export const iq1Schemes: readonly QuantScheme[] = [
       iq1sShifted();
     },
     quantizeRowRef: quantizeRowIq1SRef,
-    dequantizeRow: dequantizeRowIq1S,
+    dequantizeRow: (src, dst, n) => (iq1sDeqTables() ? dequantizeRowIq1SW(src, dst, n) : dequantizeRowIq1S(src, dst, n)),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeIq1S(src, dst, nRows, nPerRow, imp(options)),
   }),
   defineScheme({

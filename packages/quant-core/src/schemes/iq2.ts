@@ -25,6 +25,7 @@ import {
   type Iq2Entry,
 } from "./iq2-common.js";
 import { makeQpQuants } from "./kquants-helpers.js";
+import { ensureWasmTables, runWasmRows } from "../wasm/quants.js";
 import { nearestInt } from "../math/round.js";
 
 const f = Math.fround;
@@ -270,6 +271,14 @@ export function quantizeRowIq2XxsImpl(x: Float32Array, xOff: number, y: Uint8Arr
 export function quantizeIq2Xxs(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, importance: Float32Array | null): number {
   if (!importance) missingWeights("iq2_xxs");
   const nblock = nPerRow / QK_K;
+  const e = iq2xsInitImpl(IQ2_XXS_INDEX);
+  if (
+    ensureWasmTables("iq2_xxs", "iq2xxsSetTables", [e.grid, e.map, e.neighbours]) &&
+    runWasmRows("q_iq2_xxs", QK_K, BLOCK_IQ2_XXS_SIZE, src, dst, nrows, nPerRow, importance, nblock)
+  ) {
+    // the WebAssembly kernel (assembly/quants.ts q_iq2_xxs); it declines inf/NaN input and ggml's abort cases
+    return nrows * nblock * BLOCK_IQ2_XXS_SIZE;
+  }
   for (let row = 0; row < nrows; ++row) {
     quantizeRowIq2XxsImpl(src, row * nPerRow, dst, row * nblock * BLOCK_IQ2_XXS_SIZE, nPerRow, importance);
   }
@@ -570,10 +579,22 @@ export function quantizeRowIq2SImpl(x: Float32Array, xOff: number, y: Uint8Array
 /** @see quantize_iq2_s (ggml/src/ggml-quants.c) */
 export function quantizeIq2S(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, importance: Float32Array | null): number {
   const nblock = nPerRow / QK_K;
+  if (quantizeIq2SWasm(src, dst, nrows, nPerRow, importance)) return nrows * nblock * BLOCK_IQ2_S_SIZE;
   for (let row = 0; row < nrows; ++row) {
     quantizeRowIq2SImpl(src, row * nPerRow, dst, row * nblock * BLOCK_IQ2_S_SIZE, nPerRow, importance);
   }
   return nrows * nblock * BLOCK_IQ2_S_SIZE;
+}
+
+/**
+ * The WebAssembly kernel (assembly/quants.ts q_iq2_s) with the grid tables copied in once; false when it is off or
+ * declines (inf/NaN input, or a case where ggml aborts: the TypeScript path then throws the error).
+ */
+function quantizeIq2SWasm(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, importance: Float32Array | null): boolean {
+  const e = iq2xsInitImpl(IQ2_S_INDEX);
+  if (!ensureWasmTables("iq2_s", "iq2sSetTables", [e.grid, e.map, e.neighbours])) return false;
+  if (importance === null) return runWasmRows("q_iq2_s", QK_K, BLOCK_IQ2_S_SIZE, src, dst, nrows, nPerRow, null, 0);
+  return runWasmRows("q_iq2_s", QK_K, BLOCK_IQ2_S_SIZE, src, dst, nrows, nPerRow, importance, nPerRow / QK_K);
 }
 
 /** @see quantize_row_iq2_s_ref (ggml/src/ggml-quants.c): `quantize_iq2_s(x, y, 1, k, NULL)` */

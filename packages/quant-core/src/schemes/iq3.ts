@@ -19,6 +19,7 @@ import { nearestInt } from "../math/round.js";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { iq3FindBestNeighbour, iq3GridData, iq3xsInitImpl } from "./iq3-grid.js";
 import { KMASK_IQ2XS, KSIGNS_IQ2XS, getIq3sGridBytes, getIq3xxsGridBytes } from "./iq3-tables.js";
+import { ensureWasmTables, runWasmRows, wasmDequantizer } from "../wasm/quants.js";
 
 const QK_K = 256;
 /** sizeof(block_iq3_xxs): d (fp16) + qs[3*QK_K/8]. */
@@ -263,6 +264,7 @@ export function quantizeRowIq3_xxsImpl(
 /** @see quantize_row_iq3_xxs_ref (ggml/src/ggml-quants.c) */
 export function quantizeRowIq3_xxsRef(x: Float32Array, y: Uint8Array, k: number): void {
   checkMultiple("iq3_xxs", k);
+  if (quantizeIq3_xxsWasm(x, y, 1, k, null)) return;
   quantizeRowIq3_xxsImpl(256, x, 0, y, 0, k, null);
 }
 
@@ -275,6 +277,32 @@ export function quantizeIq3_xxs(
   quantWeights: Float32Array | null,
 ): number {
   checkMultiple("iq3_xxs", nPerRow);
+  if (quantizeIq3_xxsWasm(src, dst, nrow, nPerRow, quantWeights)) return nrow * (nPerRow / QK_K) * BLOCK_IQ3_XXS_SIZE;
+  return quantizeIq3_xxsJs(src, dst, nrow, nPerRow, quantWeights);
+}
+
+/**
+ * The WebAssembly kernel (assembly/quants.ts q_iq3_xxs) with the grid tables copied in once; false when it is off
+ * or declines (inf/NaN input, or a case where ggml aborts: the TypeScript path then throws the error).
+ */
+function quantizeIq3_xxsWasm(src: Float32Array, dst: Uint8Array, nrow: number, nPerRow: number, quantWeights: Float32Array | null): boolean {
+  const g = iq3GridData(256);
+  if (!ensureWasmTables("iq3_xxs", "iq3xxsSetTables", [g.gridBytes, g.map, g.neighbours])) return false;
+  if (quantWeights === null) {
+    // rows are independent without importance: one pass over all super-blocks
+    return runWasmRows("q_iq3_xxs", QK_K, BLOCK_IQ3_XXS_SIZE, src, dst, nrow, nPerRow, null, 0);
+  }
+  return runWasmRows("q_iq3_xxs", QK_K, BLOCK_IQ3_XXS_SIZE, src, dst, nrow, nPerRow, quantWeights, nPerRow / QK_K);
+}
+
+/** quantize_iq3_xxs on the TypeScript reference path. */
+function quantizeIq3_xxsJs(
+  src: Float32Array,
+  dst: Uint8Array,
+  nrow: number,
+  nPerRow: number,
+  quantWeights: Float32Array | null,
+): number {
   const nblock = nPerRow / QK_K;
   let xOff = 0;
   let qrow = 0;
@@ -505,6 +533,7 @@ export function quantizeIq3_s(
   quantWeights: Float32Array | null,
 ): number {
   checkMultiple("iq3_s", nPerRow);
+  if (quantizeIq3_sWasm(src, dst, nrow, nPerRow, quantWeights)) return nrow * (nPerRow / QK_K) * BLOCK_IQ3_S_SIZE;
   const nblock = nPerRow / QK_K;
   let xOff = 0;
   let qrow = 0;
@@ -514,6 +543,17 @@ export function quantizeIq3_s(
     qrow += nblock * BLOCK_IQ3_S_SIZE;
   }
   return nrow * nblock * BLOCK_IQ3_S_SIZE;
+}
+
+/**
+ * The WebAssembly kernel (assembly/quants.ts q_iq3_s) with the grid tables copied in once; false when it is off or
+ * declines (inf/NaN input, or a case where ggml aborts: the TypeScript path then throws the error).
+ */
+function quantizeIq3_sWasm(src: Float32Array, dst: Uint8Array, nrow: number, nPerRow: number, quantWeights: Float32Array | null): boolean {
+  const g = iq3GridData(512);
+  if (!ensureWasmTables("iq3_s", "iq3sSetTables", [g.gridBytes, g.map, g.neighbours])) return false;
+  if (quantWeights === null) return runWasmRows("q_iq3_s", QK_K, BLOCK_IQ3_S_SIZE, src, dst, nrow, nPerRow, null, 0);
+  return runWasmRows("q_iq3_s", QK_K, BLOCK_IQ3_S_SIZE, src, dst, nrow, nPerRow, quantWeights, nPerRow / QK_K);
 }
 
 /** @see quantize_row_iq3_s_ref (ggml/src/ggml-quants.c): `quantize_iq3_s(x, y, 1, k, NULL)` */
@@ -579,6 +619,11 @@ function checkMultiple(scheme: string, k: number): void {
 // Schemes
 // ---------------------------------------------------------------------------------------------------------------
 
+// WebAssembly decoders (assembly/quants.ts dq_iq3_xxs / dq_iq3_s) over the same grid and sign tables, copied in once.
+const iq3DeqTables = () => ensureWasmTables("iq3-deq", "iq3DeqSetTables", [getIq3xxsGridBytes(), getIq3sGridBytes(), KSIGNS_IQ2XS]);
+const dequantizeRowIq3_xxsW = wasmDequantizer("dq_iq3_xxs", QK_K, BLOCK_IQ3_XXS_SIZE, (src, dst, n) => dequantizeRowIq3_xxs(src, dst, n));
+const dequantizeRowIq3_sW = wasmDequantizer("dq_iq3_s", QK_K, BLOCK_IQ3_S_SIZE, (src, dst, n) => dequantizeRowIq3_s(src, dst, n));
+
 export const iq3_xxs: QuantScheme = defineScheme({
   name: "iq3_xxs",
   ggmlType: GGMLQuantizationType.IQ3_XXS,
@@ -594,7 +639,7 @@ export const iq3_xxs: QuantScheme = defineScheme({
   needs: { importance: "optional" },
   init: () => iq3xsInitImpl(256),
   quantizeRowRef: (src, dst, n) => quantizeRowIq3_xxsRef(src, dst, n),
-  dequantizeRow: (src, dst, n) => dequantizeRowIq3_xxs(src, dst, n),
+  dequantizeRow: (src, dst, n) => (iq3DeqTables() ? dequantizeRowIq3_xxsW(src, dst, n) : dequantizeRowIq3_xxs(src, dst, n)),
   quantize: (src, dst, nRows, nPerRow, options) => quantizeIq3_xxs(src, dst, nRows, nPerRow, options?.importance ?? null),
 });
 
@@ -616,7 +661,7 @@ export const iq3_s: QuantScheme = defineScheme({
   needs: { importance: "optional" },
   init: () => iq3xsInitImpl(512),
   quantizeRowRef: (src, dst, n) => quantizeRowIq3_sRef(src, dst, n),
-  dequantizeRow: (src, dst, n) => dequantizeRowIq3_s(src, dst, n),
+  dequantizeRow: (src, dst, n) => (iq3DeqTables() ? dequantizeRowIq3_sW(src, dst, n) : dequantizeRowIq3_s(src, dst, n)),
   quantize: (src, dst, nRows, nPerRow, options) => quantizeIq3_s(src, dst, nRows, nPerRow, options?.importance ?? null),
 });
 

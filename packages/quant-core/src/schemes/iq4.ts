@@ -14,6 +14,7 @@ import { GGMLQuantizationType, QK_K } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { readFp16, writeFp16 } from "../math/fp16.js";
 import { nearestInt } from "../math/round.js";
+import { wasmDequantizer } from "../wasm/quants.js";
 
 /** `QK4_NL` (ggml/src/ggml-common.h); block_iq4_nl = `ggml_half d; uint8_t qs[QK4_NL/2];` */
 export const QK4_NL = 32;
@@ -327,7 +328,7 @@ export const iq4Schemes: readonly QuantScheme[] = [
     },
     needs: { importance: "optional" },
     quantizeRowRef: quantizeRowIq4NlRef,
-    dequantizeRow: dequantizeRowIq4Nl,
+    dequantizeRow: wasmDequantizer("dq_iq4_nl", QK4_NL, IQ4_NL_TYPE_SIZE, dequantizeRowIq4Nl),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeIq4Nl(src, dst, nRows, nPerRow, options?.importance ?? null),
   }),
   defineScheme({
@@ -346,7 +347,7 @@ export const iq4Schemes: readonly QuantScheme[] = [
     },
     needs: { importance: "optional" },
     quantizeRowRef: quantizeRowIq4XsRef,
-    dequantizeRow: dequantizeRowIq4Xs,
+    dequantizeRow: wasmDequantizer("dq_iq4_xs", QK_K, IQ4_XS_TYPE_SIZE, dequantizeRowIq4Xs),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeIq4Xs(src, dst, nRows, nPerRow, options?.importance ?? null),
   }),
 ];

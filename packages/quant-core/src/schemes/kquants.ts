@@ -29,6 +29,7 @@ import {
   makeQxQuants,
   nearestInt,
 } from "./kquants-helpers.js";
+import { runWasmRows, wasmDequantizer, wasmQuantizer } from "../wasm/quants.js";
 
 const fr = Math.fround;
 
@@ -1036,6 +1037,12 @@ function writeF32(b: Uint8Array, o: number, v: number): void {
 // ---------------------------------------------------------------------------------------------------------
 // schemes
 
+/** quantize_row_q3_K_ref on the WebAssembly kernel when available. */
+const q3KRefW = wasmQuantizer("q_q3_K", QK_K, BLOCK_Q3_K_SIZE, quantizeRowQ3_KRef);
+
+/** quantize_row_q8_K_ref on the WebAssembly kernel when available (it leaves an all-zero block's bsums unwritten). */
+const q8KRefW = wasmQuantizer("q_q8_K", QK_K, BLOCK_Q8_K_SIZE, quantizeRowQ8_KRef, true);
+
 const K_SCALES_DOC = "6-bit scales and mins of the 8 sub-blocks, packed (get_scale_min_k4)";
 
 /** The K-quant schemes, in ggml type id order. */
@@ -1055,9 +1062,18 @@ export const kquantsSchemes: readonly QuantScheme[] = [
       ],
     },
     needs: { importance: "optional" },
-    quantizeRowRef: quantizeRowQ2_KRef,
-    dequantizeRow: dequantizeRowQ2_K,
-    quantize: (src, dst, nRows, nPerRow, options) => quantizeQ2_K(src, dst, nRows, nPerRow, options?.importance ?? null),
+    quantizeRowRef: (src, dst, n) => {
+      if (!runWasmRows("q_q2_K_ref", QK_K, BLOCK_Q2_K_SIZE, src, dst, 1, n, null, 0, 0)) quantizeRowQ2_KRef(src, dst, n);
+    },
+    dequantizeRow: wasmDequantizer("dq_q2_K", QK_K, BLOCK_Q2_K_SIZE, dequantizeRowQ2_K),
+    quantize: (src, dst, nRows, nPerRow, options) => {
+      const importance = options?.importance ?? null;
+      const ok = importance === null
+        ? runWasmRows("q_q2_K_ref", QK_K, BLOCK_Q2_K_SIZE, src, dst, nRows, nPerRow, null, 0, 0)
+        : runWasmRows("q_q2_K_impl", QK_K, BLOCK_Q2_K_SIZE, src, dst, nRows, nPerRow, importance, nPerRow / QK_K, 0);
+      if (ok) return nRows * (nPerRow / QK_K) * BLOCK_Q2_K_SIZE;
+      return quantizeQ2_K(src, dst, nRows, nPerRow, importance);
+    },
   }),
   defineScheme({
     name: "q3_K",
@@ -1074,9 +1090,19 @@ export const kquantsSchemes: readonly QuantScheme[] = [
       ],
     },
     needs: { importance: "optional" },
-    quantizeRowRef: quantizeRowQ3_KRef,
-    dequantizeRow: dequantizeRowQ3_K,
-    quantize: (src, dst, nRows, nPerRow, options) => quantizeQ3_K(src, dst, nRows, nPerRow, options?.importance ?? null),
+    quantizeRowRef: q3KRefW,
+    dequantizeRow: wasmDequantizer("dq_q3_K", QK_K, BLOCK_Q3_K_SIZE, dequantizeRowQ3_K),
+    quantize: (src, dst, nRows, nPerRow, options) => {
+      const importance = options?.importance ?? null;
+      if (importance === null) {
+        q3KRefW(src, dst, nRows * nPerRow);
+        return nRows * (nPerRow / QK_K) * BLOCK_Q3_K_SIZE;
+      }
+      if (runWasmRows("q_q3_K_impl", QK_K, BLOCK_Q3_K_SIZE, src, dst, nRows, nPerRow, importance, nPerRow / QK_K)) {
+        return nRows * (nPerRow / QK_K) * BLOCK_Q3_K_SIZE;
+      }
+      return quantizeQ3_K(src, dst, nRows, nPerRow, importance);
+    },
   }),
   defineScheme({
     name: "q4_K",
@@ -1093,9 +1119,18 @@ export const kquantsSchemes: readonly QuantScheme[] = [
       ],
     },
     needs: { importance: "optional" },
-    quantizeRowRef: quantizeRowQ4_KRef,
-    dequantizeRow: dequantizeRowQ4_K,
-    quantize: (src, dst, nRows, nPerRow, options) => quantizeQ4_K(src, dst, nRows, nPerRow, options?.importance ?? null),
+    quantizeRowRef: (src, dst, n) => {
+      if (!runWasmRows("q_qxK_ref", QK_K, BLOCK_Q4_K_SIZE, src, dst, 1, n, null, 0, 15)) quantizeRowQ4_KRef(src, dst, n);
+    },
+    dequantizeRow: wasmDequantizer("dq_q4_K", QK_K, BLOCK_Q4_K_SIZE, dequantizeRowQ4_K),
+    quantize: (src, dst, nRows, nPerRow, options) => {
+      const importance = options?.importance ?? null;
+      const ok = importance === null
+        ? runWasmRows("q_qxK_ref", QK_K, BLOCK_Q4_K_SIZE, src, dst, nRows, nPerRow, null, 0, 15)
+        : runWasmRows("q_qxK_impl", QK_K, BLOCK_Q4_K_SIZE, src, dst, nRows, nPerRow, importance, nPerRow / QK_K, 15);
+      if (ok) return nRows * (nPerRow / QK_K) * BLOCK_Q4_K_SIZE;
+      return quantizeQ4_K(src, dst, nRows, nPerRow, importance);
+    },
   }),
   defineScheme({
     name: "q5_K",
@@ -1113,9 +1148,18 @@ export const kquantsSchemes: readonly QuantScheme[] = [
       ],
     },
     needs: { importance: "optional" },
-    quantizeRowRef: quantizeRowQ5_KRef,
-    dequantizeRow: dequantizeRowQ5_K,
-    quantize: (src, dst, nRows, nPerRow, options) => quantizeQ5_K(src, dst, nRows, nPerRow, options?.importance ?? null),
+    quantizeRowRef: (src, dst, n) => {
+      if (!runWasmRows("q_qxK_ref", QK_K, BLOCK_Q5_K_SIZE, src, dst, 1, n, null, 0, 31)) quantizeRowQ5_KRef(src, dst, n);
+    },
+    dequantizeRow: wasmDequantizer("dq_q5_K", QK_K, BLOCK_Q5_K_SIZE, dequantizeRowQ5_K),
+    quantize: (src, dst, nRows, nPerRow, options) => {
+      const importance = options?.importance ?? null;
+      const ok = importance === null
+        ? runWasmRows("q_qxK_ref", QK_K, BLOCK_Q5_K_SIZE, src, dst, nRows, nPerRow, null, 0, 31)
+        : runWasmRows("q_qxK_impl", QK_K, BLOCK_Q5_K_SIZE, src, dst, nRows, nPerRow, importance, nPerRow / QK_K, 31);
+      if (ok) return nRows * (nPerRow / QK_K) * BLOCK_Q5_K_SIZE;
+      return quantizeQ5_K(src, dst, nRows, nPerRow, importance);
+    },
   }),
   defineScheme({
     name: "q6_K",
@@ -1132,9 +1176,17 @@ export const kquantsSchemes: readonly QuantScheme[] = [
       ],
     },
     needs: { importance: "optional" },
-    quantizeRowRef: quantizeRowQ6_KRef,
-    dequantizeRow: dequantizeRowQ6_K,
-    quantize: (src, dst, nRows, nPerRow, options) => quantizeQ6_K(src, dst, nRows, nPerRow, options?.importance ?? null),
+    quantizeRowRef: (src, dst, n) => {
+      if (!runWasmRows("q_q6_K", QK_K, BLOCK_Q6_K_SIZE, src, dst, 1, n, null, 0)) quantizeRowQ6_KRef(src, dst, n);
+    },
+    dequantizeRow: wasmDequantizer("dq_q6_K", QK_K, BLOCK_Q6_K_SIZE, dequantizeRowQ6_K),
+    quantize: (src, dst, nRows, nPerRow, options) => {
+      const importance = options?.importance ?? null;
+      if (runWasmRows("q_q6_K", QK_K, BLOCK_Q6_K_SIZE, src, dst, nRows, nPerRow, importance, nPerRow / QK_K)) {
+        return nRows * (nPerRow / QK_K) * BLOCK_Q6_K_SIZE;
+      }
+      return quantizeQ6_K(src, dst, nRows, nPerRow, importance);
+    },
   }),
   defineScheme({
     name: "q8_K",
@@ -1150,8 +1202,11 @@ export const kquantsSchemes: readonly QuantScheme[] = [
       ],
     },
     needs: { importance: "unused" },
-    quantizeRowRef: quantizeRowQ8_KRef,
-    dequantizeRow: dequantizeRowQ8_K,
-    quantize: (src, dst, nRows, nPerRow) => quantizeQ8_K(src, dst, nRows, nPerRow, null),
+    quantizeRowRef: q8KRefW,
+    dequantizeRow: wasmDequantizer("dq_q8_K", QK_K, BLOCK_Q8_K_SIZE, dequantizeRowQ8_K),
+    quantize: (src, dst, nRows, nPerRow) => {
+      q8KRefW(src, dst, nRows * nPerRow);
+      return nRows * (nPerRow / QK_K) * BLOCK_Q8_K_SIZE;
+    },
   }),
 ];

@@ -18,6 +18,7 @@ import { GGMLQuantizationType } from "@quantlab/gguf";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { FP16_TABLE, writeFp16 } from "../math/fp16.js";
 import { makeQkx3Quants, makeQxQuants } from "./kquants-helpers.js";
+import { runWasmRows, wasmDequantizer, wasmQuantizer } from "../wasm/quants.js";
 
 const fr = Math.fround;
 
@@ -579,6 +580,39 @@ function blockWeights(x: Float32Array, xb: number, qw: Float32Array, qwo: number
   }
 }
 
+// ============================================================================================== WebAssembly dispatch
+
+// The scheme objects call the WebAssembly kernels (assembly/quants.ts) when available; the functions above are
+// the fallback and the readable reference (both paths are golden-tested).
+const q4_0RefW = wasmQuantizer("q_q4_0", QK4_0, TS_Q4_0, quantizeRowQ4_0Ref);
+const q4_1RefW = wasmQuantizer("q_q4_1", QK4_1, TS_Q4_1, quantizeRowQ4_1Ref);
+const q5_0RefW = wasmQuantizer("q_q5_0", QK5_0, TS_Q5_0, quantizeRowQ5_0Ref);
+const q5_1RefW = wasmQuantizer("q_q5_1", QK5_1, TS_Q5_1, quantizeRowQ5_1Ref);
+const q8_0RefW = wasmQuantizer("q_q8_0", QK8_0, TS_Q8_0, quantizeRowQ8_0Ref);
+const q8_1RefW = wasmQuantizer("q_q8_1", QK8_1, TS_Q8_1, quantizeRowQ8_1Ref);
+const q4_0DeqW = wasmDequantizer("dq_q4_0", QK4_0, TS_Q4_0, dequantizeRowQ4_0);
+const q4_1DeqW = wasmDequantizer("dq_q4_1", QK4_1, TS_Q4_1, dequantizeRowQ4_1);
+const q5_0DeqW = wasmDequantizer("dq_q5_0", QK5_0, TS_Q5_0, dequantizeRowQ5_0);
+const q5_1DeqW = wasmDequantizer("dq_q5_1", QK5_1, TS_Q5_1, dequantizeRowQ5_1);
+const q8_0DeqW = wasmDequantizer("dq_q8_0", QK8_0, TS_Q8_0, dequantizeRowQ8_0);
+
+const rowBytes = (nPerRow: number, qk: number, ts: number) => (nPerRow / qk) * ts;
+
+/** `quantize_<t>` with the reference path on the WebAssembly kernel when there is no importance. */
+function withRef(
+  ref: (src: Float32Array, dst: Uint8Array, n: number) => void,
+  impl: (src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, importance: Float32Array | null) => number,
+  qk: number,
+  ts: number,
+) {
+  return (src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, options?: { readonly importance?: Float32Array | null | undefined }): number => {
+    const importance = options?.importance ?? null;
+    if (importance) return impl(src, dst, nRows, nPerRow, importance);
+    ref(src, dst, nRows * nPerRow);
+    return nRows * (nPerRow / qk) * ts;
+  };
+}
+
 // ============================================================================================== schemes
 
 const half = (name: string, doc: string) => ({ name, type: "f16" as const, count: 1, doc });
@@ -593,9 +627,12 @@ export const q4_0Scheme = defineScheme({
     fields: [half("d", "scale"), { name: "qs", type: "u8", count: 16, doc: "nibbles: low = element j, high = j+16" }],
   },
   needs: { importance: "optional" },
-  quantizeRowRef: quantizeRowQ4_0Ref,
-  dequantizeRow: dequantizeRowQ4_0,
-  quantize: (src, dst, nRows, nPerRow, options) => quantizeQ4_0(src, dst, nRows, nPerRow, options?.importance ?? null),
+  quantizeRowRef: q4_0RefW,
+  dequantizeRow: q4_0DeqW,
+  quantize: withRef(q4_0RefW, (src, dst, nRows, nPerRow, importance) => {
+    if (runWasmRows("q_qx_0_impl", QK4_0, TS_Q4_0, src, dst, nRows, nPerRow, importance, nPerRow, 8)) return nRows * rowBytes(nPerRow, QK4_0, TS_Q4_0);
+    return quantizeQ4_0(src, dst, nRows, nPerRow, importance);
+  }, QK4_0, TS_Q4_0),
 });
 
 export const q4_1Scheme = defineScheme({
@@ -608,9 +645,12 @@ export const q4_1Scheme = defineScheme({
     fields: [half("d", "scale"), half("m", "min"), { name: "qs", type: "u8", count: 16, doc: "nibbles" }],
   },
   needs: { importance: "optional" },
-  quantizeRowRef: quantizeRowQ4_1Ref,
-  dequantizeRow: dequantizeRowQ4_1,
-  quantize: (src, dst, nRows, nPerRow, options) => quantizeQ4_1(src, dst, nRows, nPerRow, options?.importance ?? null),
+  quantizeRowRef: q4_1RefW,
+  dequantizeRow: q4_1DeqW,
+  quantize: withRef(q4_1RefW, (src, dst, nRows, nPerRow, importance) => {
+    if (runWasmRows("q_qx_1_impl", QK4_1, TS_Q4_1, src, dst, nRows, nPerRow, importance, nPerRow, 15)) return nRows * rowBytes(nPerRow, QK4_1, TS_Q4_1);
+    return quantizeQ4_1(src, dst, nRows, nPerRow, importance);
+  }, QK4_1, TS_Q4_1),
 });
 
 export const q5_0Scheme = defineScheme({
@@ -627,9 +667,12 @@ export const q5_0Scheme = defineScheme({
     ],
   },
   needs: { importance: "optional" },
-  quantizeRowRef: quantizeRowQ5_0Ref,
-  dequantizeRow: dequantizeRowQ5_0,
-  quantize: (src, dst, nRows, nPerRow, options) => quantizeQ5_0(src, dst, nRows, nPerRow, options?.importance ?? null),
+  quantizeRowRef: q5_0RefW,
+  dequantizeRow: q5_0DeqW,
+  quantize: withRef(q5_0RefW, (src, dst, nRows, nPerRow, importance) => {
+    if (runWasmRows("q_qx_0_impl", QK5_0, TS_Q5_0, src, dst, nRows, nPerRow, importance, nPerRow, 16)) return nRows * rowBytes(nPerRow, QK5_0, TS_Q5_0);
+    return quantizeQ5_0(src, dst, nRows, nPerRow, importance);
+  }, QK5_0, TS_Q5_0),
 });
 
 export const q5_1Scheme = defineScheme({
@@ -647,9 +690,12 @@ export const q5_1Scheme = defineScheme({
     ],
   },
   needs: { importance: "optional" },
-  quantizeRowRef: quantizeRowQ5_1Ref,
-  dequantizeRow: dequantizeRowQ5_1,
-  quantize: (src, dst, nRows, nPerRow, options) => quantizeQ5_1(src, dst, nRows, nPerRow, options?.importance ?? null),
+  quantizeRowRef: q5_1RefW,
+  dequantizeRow: q5_1DeqW,
+  quantize: withRef(q5_1RefW, (src, dst, nRows, nPerRow, importance) => {
+    if (runWasmRows("q_qx_1_impl", QK5_1, TS_Q5_1, src, dst, nRows, nPerRow, importance, nPerRow, 31)) return nRows * rowBytes(nPerRow, QK5_1, TS_Q5_1);
+    return quantizeQ5_1(src, dst, nRows, nPerRow, importance);
+  }, QK5_1, TS_Q5_1),
 });
 
 export const q8_0Scheme = defineScheme({
@@ -662,9 +708,12 @@ export const q8_0Scheme = defineScheme({
     fields: [half("d", "scale"), { name: "qs", type: "i8", count: 32, doc: "quants" }],
   },
   needs: { importance: "unused" },
-  quantizeRowRef: quantizeRowQ8_0Ref,
-  dequantizeRow: dequantizeRowQ8_0,
-  quantize: (src, dst, nRows, nPerRow) => quantizeQ8_0(src, dst, nRows, nPerRow, null),
+  quantizeRowRef: q8_0RefW,
+  dequantizeRow: q8_0DeqW,
+  quantize: (src, dst, nRows, nPerRow) => {
+    q8_0RefW(src, dst, nRows * nPerRow);
+    return nRows * (nPerRow / QK8_0) * TS_Q8_0;
+  },
 });
 
 export const q8_1Scheme = defineScheme({
@@ -677,9 +726,12 @@ export const q8_1Scheme = defineScheme({
     fields: [half("d", "scale"), half("s", "d * sum(qs)"), { name: "qs", type: "i8", count: 32, doc: "quants" }],
   },
   needs: { importance: "unused" },
-  quantizeRowRef: quantizeRowQ8_1Ref,
+  quantizeRowRef: q8_1RefW,
   dequantizeRow: dequantizeRowQ8_1,
-  quantize: (src, dst, nRows, nPerRow) => quantizeQ8_1(src, dst, nRows, nPerRow, null),
+  quantize: (src, dst, nRows, nPerRow) => {
+    q8_1RefW(src, dst, nRows * nPerRow);
+    return nRows * (nPerRow / QK8_1) * TS_Q8_1;
+  },
 });
 
 /** Built-in schemes of this family, in ggml type id order. */

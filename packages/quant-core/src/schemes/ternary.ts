@@ -7,6 +7,7 @@
  *      quantize_tq1_0, quantize_tq2_0 (ggml/src/ggml-quants.c)
  */
 import { GGMLQuantizationType, QK_K } from "@quantlab/gguf";
+import { wasmDequantizer } from "../wasm/quants.js";
 import { defineScheme, type QuantScheme } from "../scheme.js";
 import { readFp16, writeFp16 } from "../math/fp16.js";
 
@@ -246,7 +247,7 @@ export const ternarySchemes: readonly QuantScheme[] = [
     },
     needs: { importance: "unused" },
     quantizeRowRef: quantizeRowTq1_0Ref,
-    dequantizeRow: dequantizeRowTq1_0,
+    dequantizeRow: wasmDequantizer("dq_tq1_0", QK_K, TQ1_0_TYPE_SIZE, dequantizeRowTq1_0),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeTq1_0(src, dst, nRows, nPerRow, options?.importance ?? null),
   }),
   defineScheme({
@@ -263,7 +264,7 @@ export const ternarySchemes: readonly QuantScheme[] = [
     },
     needs: { importance: "unused" },
     quantizeRowRef: quantizeRowTq2_0Ref,
-    dequantizeRow: dequantizeRowTq2_0,
+    dequantizeRow: wasmDequantizer("dq_tq2_0", QK_K, TQ2_0_TYPE_SIZE, dequantizeRowTq2_0),
     quantize: (src, dst, nRows, nPerRow, options) => quantizeTq2_0(src, dst, nRows, nPerRow, options?.importance ?? null),
   }),
 ];
