@@ -117,12 +117,15 @@ export function renderScatterSvg(c: ScatterChart): string {
     const pts = [...frontier].sort((a, b) => a.x - b.x).map((p) => `${fmt(sx(p.x))},${fmt(sy(p.y))}`).join(" ");
     o.push(`<polyline class="frontier" points="${pts}" fill="none" stroke="#444" stroke-width="1.5" stroke-dasharray="6 4"/>`);
   }
-  for (const s of series) {
+  for (const [si, s] of series.entries()) {
+    // Alternate label placement between series (above / below the point), so the labels of two series with points
+    // at the same x (a preset with and without imatrix) do not print over each other.
+    const dy = si % 2 === 0 ? -6 : 14;
     o.push(`<g class="series" data-series="${esc(s.name)}" fill="${s.color}">`);
     for (const p of s.points) {
       const label = p.label !== undefined ? `${p.label}: ` : "";
       o.push(`<circle class="point" cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="4.5"><title>${esc(`${label}${tickLabel(p.x)}, ${tickLabel(p.y)}`)}</title></circle>`);
-      if (p.label !== undefined) o.push(`<text x="${fmt(sx(p.x) + 7)}" y="${fmt(sy(p.y) - 6)}" font-size="10" fill="#333">${esc(p.label)}</text>`);
+      if (p.label !== undefined) o.push(`<text x="${fmt(sx(p.x) + 7)}" y="${fmt(sy(p.y) + dy)}" font-size="10" fill="#333">${esc(p.label)}</text>`);
     }
     o.push(`</g>`);
   }
