@@ -186,6 +186,12 @@ function checkAbort(signal: AbortSignal | undefined): void {
 
 /** Index of the first NaN/Inf value of F32/F16/BF16 data (`ggml_validate_row_data`), or -1. */
 function firstInvalidFloat(bytes: Uint8Array, type: number, n: number): number {
+  if (type === T.F32 && bytes.byteOffset % 4 === 0) {
+    // Aligned (the usual case): a typed-array scan is several times faster than DataView reads.
+    const u = new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+    for (let i = 0; i < n; i++) if ((u[i]! & 0x7f800000) === 0x7f800000) return i;
+    return -1;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (type === T.F32) {
     for (let i = 0; i < n; i++) if ((view.getUint32(i * 4, true) & 0x7f800000) === 0x7f800000) return i;
@@ -330,6 +336,28 @@ export async function quantizeModel(input: string, output: string, options: Quan
     // with --keep-split the output is always named as a shard (llama_split_path), even for a single one
     const outputs = options.keepSplit === true ? shardTensors.map((_, i) => shardPath(output, i, nSplit)) : [output];
 
+    // Read-ahead: while tensor i is converted and quantized, tensor i+1 is already being read (one extra tensor in
+    // memory at most), so the disk and the CPU overlap.
+    const nextOf = new Map<string, string>();
+    order.forEach((t, i) => {
+      const next = order[i + 1];
+      if (next) nextOf.set(t.sourceName, next.sourceName);
+    });
+    const ahead = new Map<string, Promise<Uint8Array>>();
+    const reader: TensorReader = {
+      readTensorData(name: string): Promise<Uint8Array> {
+        const p = ahead.get(name) ?? model.readTensorData(name);
+        ahead.delete(name);
+        const next = nextOf.get(name);
+        if (next !== undefined && !ahead.has(next)) {
+          const q = model.readTensorData(next);
+          q.catch(() => undefined); // a failed read-ahead is reported when (if) that tensor is produced
+          ahead.set(next, q);
+        }
+        return p;
+      },
+    };
+
     const summary = dryRunSummary(plan);
     const bytesTotal = plan.tensors.reduce((a, t) => a + t.sourceBytes, 0);
     const seconds = new Map<string, number>();
@@ -347,7 +375,7 @@ export async function quantizeModel(input: string, output: string, options: Quan
         try {
           const start = performance.now();
           checkAbort(options.signal);
-          const bytes = await produceTensor(model, t, imatrix, threads, options.signal);
+          const bytes = await produceTensor(reader, t, imatrix, threads, options.signal);
           seconds.set(t.name, (performance.now() - start) / 1000);
           bytesDone += t.sourceBytes;
           options.onProgress?.({ tensor: t.name, index: ++index, count: order.length, bytesDone, bytesTotal });
@@ -431,8 +459,13 @@ export async function quantizeModel(input: string, output: string, options: Quan
 }
 
 /** Reads one tensor and returns its output bytes (`llama_tensor_quantize_impl` per expert slice). */
+/** What {@link produceTensor} needs of the source: its tensors' bytes by name. */
+interface TensorReader {
+  readTensorData(name: string): Promise<Uint8Array>;
+}
+
 async function produceTensor(
-  model: GgufModel,
+  model: TensorReader,
   t: PlannedTensor,
   imatrix: ResolvedImatrix | undefined,
   threads: number,
