@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { basename, resolve } from "node:path";
 import { openGguf } from "@quantlab/gguf";
 import { createDefaultEvaluator, memoryCheck, parseSize, runSweep, type KvCacheType, type McTaskFile, type SweepEvent } from "@quantlab/eval";
@@ -70,7 +71,7 @@ export const sweepCommand = defineCommand(
       return n;
     });
     const ctx = typeof o.ctx === "number" ? o.ctx : 512;
-    const threads = typeof o.threads === "number" ? o.threads : undefined;
+    const threads = typeof o.threads === "number" ? o.threads : availableParallelism();
     const backend = (typeof o.backend === "string" ? o.backend : "cpu") as BackendChoice;
     if (o.imatrix === "auto" && typeof o.calib !== "string") throw new UsageError("--imatrix auto needs --calib FILE", "sweep");
     const mc: McTaskFile[] = csv(o.mc).map((spec) => {
@@ -158,7 +159,7 @@ export const sweepCommand = defineCommand(
       evaluator,
       memory: vram !== undefined ? memoryCheck({ vram, ctx: typeof o.kvCtx === "number" ? o.kvCtx : undefined, kvType: typeof o.kvType === "string" ? (o.kvType as KvCacheType) : undefined }) : undefined,
       threads,
-      reportSettings: { text: typeof o.text === "string" ? basename(o.text) : undefined, ctx, chunks: typeof o.chunks === "number" ? o.chunks : undefined, imatrix: typeof o.imatrix === "string" ? o.imatrix : undefined, vram: vram !== undefined ? parseSize(vram) : undefined, kvCtx: typeof o.kvCtx === "number" ? o.kvCtx : undefined, backend, threads: threads ?? 0 },
+      reportSettings: { text: typeof o.text === "string" ? basename(o.text) : undefined, ctx, chunks: typeof o.chunks === "number" ? o.chunks : undefined, imatrix: typeof o.imatrix === "string" ? o.imatrix : undefined, vram: vram !== undefined ? parseSize(vram) : undefined, kvCtx: typeof o.kvCtx === "number" ? o.kvCtx : undefined, backend, threads },
       prompts,
       modelInfo: { file: basename(model), arch, fileBytes, nWeights, nLayer },
       fresh: o.fresh === true,
