@@ -107,3 +107,4 @@ export {
   type RowFigures,
 } from "./sweep/sweep.js";
 export { createDefaultEvaluator, memoryCheck, type DefaultEvaluatorOptions, type McTaskFile } from "./sweep/evaluator.js";
+export { estimateTensorSensitivity, type SensitivityOptions, type SensitivityProgress, type SensitivityResult, type TensorSensitivity } from "./sensitivity.js";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -134,4 +134,26 @@ describe("quantlab quantize", () => {
     expect(await runCli(["quantize", "--target-size", "two", MODEL, "out.gguf", "Q4_K_M"], cap.io)).toBe(2);
     expect(cap.err()).toContain("not a size");
   });
+  it("--budget-calibrate: KLD-sensitivity-weighted budget runs on calibration text and fits the target", async () => {
+    const dir = tempDir();
+    const out = join(dir, "cal.gguf");
+    const cal = join(dir, "cal.txt");
+    writeFileSync(cal, readFileSync(sharedPath("data", "tinystories", "tinystories_train_split.txt"), "utf8").slice(0, 8000));
+    const target = goldenSize("stories260K-Q4_K_M.gguf");
+    const cap = capture();
+    const argv = ["quantize", "--json", "--target-size", String(target), "--budget-calibrate", cal, "--budget-calibrate-chunks", "1", MODEL, out, "Q4_K_M", "1"];
+    expect(await runCli(argv, cap.io), cap.err()).toBe(0);
+    const r = JSON.parse(cap.out());
+    const bytes = readFileSync(out);
+    expect(bytes.length).toBe(r.totals.fileBytes);
+    expect(bytes.length).toBeLessThanOrEqual(target);
+    const g = parseGgufBytes(new Uint8Array(bytes));
+    const chosen = new Map<string, string>(r.budget.tensors.map((t: { name: string; type: string }) => [t.name, t.type]));
+    for (const t of g.tensors) expect(t.typeName, t.name).toBe(chosen.get(t.name));
+    for (const bad of [["--budget-calibrate", cal], ["--target-bpw", "4", "--budget-calibrate", cal, "--budget-calibrate-chunks", "0"]]) {
+      const c = capture();
+      expect(await runCli(["quantize", ...bad, MODEL, join(dir, "x.gguf"), "Q4_K_M"], c.io)).toBe(2);
+      expect(c.err()).toContain("CLI_USAGE");
+    }
+  }, 30_000);
 });

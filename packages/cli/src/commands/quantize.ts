@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { estimateTensorSensitivity } from "@quantlab/eval";
 import { openGguf } from "@quantlab/gguf";
 import {
   builtinRecipeRegistry,
@@ -137,16 +138,42 @@ interface BudgetRequest {
   readonly allowRequantize: boolean;
   readonly threads: number;
   readonly progress: Progress;
+  /** Calibration text file: weigh each tensor's error by its measured KLD sensitivity (eval's estimateTensorSensitivity). */
+  readonly calibrate?: string | undefined;
+  readonly calibrateChunks?: number | undefined;
+  readonly calibrateProgress?: Progress | undefined;
 }
 
 /** Measures every candidate on every tensor of `input` and solves for the budget (quant-core's `planBudget`). */
 async function planForBudget(input: string, r: BudgetRequest): Promise<BudgetPlan> {
   const file = await openGguf(input);
   try {
+    const imatrix = r.imatrix !== undefined ? await loadImatrixFile(r.imatrix) : undefined;
+    let sensitivity: ((name: string) => number) | undefined;
+    if (r.calibrate !== undefined) {
+      // s_t = KLD per unit of weighted error, on the planner's own weighting: Σ s_t·E_t then approximates the KLD
+      const text = await readFile(r.calibrate, "utf8");
+      const est = await estimateTensorSensitivity(file, text, {
+        imatrix,
+        includeWeights: r.includeWeights,
+        excludeWeights: r.excludeWeights,
+        chunks: r.calibrateChunks,
+        threads: r.threads,
+        onProgress: (p) => r.calibrateProgress?.update({ done: p.done, total: p.total, label: p.tensor, unit: "tensors", scale: 1 }),
+      });
+      r.calibrateProgress?.done();
+      const known = [...est.sensitivity.values()].filter((v) => v > 0).sort((a, b) => a - b);
+      const fallback = known.length > 0 ? known[known.length >> 1]! : 1; // unmeasured tensors: the median
+      sensitivity = (name) => {
+        const v = est.sensitivity.get(name);
+        return v !== undefined && v > 0 ? v : fallback;
+      };
+    }
     const plan = await planBudget(file, {
       targetBpw: r.targetBpw,
       targetFileBytes: r.targetFileBytes,
-      imatrix: r.imatrix !== undefined ? await loadImatrixFile(r.imatrix) : undefined,
+      sensitivity,
+      imatrix,
       includeWeights: r.includeWeights,
       excludeWeights: r.excludeWeights,
       fixed: r.fixed,
@@ -209,6 +236,8 @@ export const quantizeCommand = defineCommand(
       { name: "threads", flags: ["-t", "--threads"], kind: "number", arg: "N", description: "worker threads (default: all cores)" },
       { name: "targetBpw", flags: ["--target-bpw"], kind: "number", arg: "X", description: "choose per-tensor types to reach X bits per weight at the least weighted error (not in llama.cpp)" },
       { name: "targetSize", flags: ["--target-size"], kind: "string", arg: "BYTES", description: "as --target-bpw for a file size (2500000, 2.5MB, 2.4MiB)" },
+      { name: "budgetCalibrate", flags: ["--budget-calibrate"], kind: "string", arg: "FILE", description: "for --target-*: weigh each tensor's error by its KLD sensitivity, measured on this text (one forward pass per tensor)" },
+      { name: "budgetCalibrateChunks", flags: ["--budget-calibrate-chunks"], kind: "number", arg: "N", description: "chunks of 256 tokens for --budget-calibrate (default 4)" },
       { name: "budgetTypes", flags: ["--budget-types"], kind: "string", arg: "T1,T2,...", description: "candidate types for --target-* (default q2_K..q6_K,q8_0; IQ types added with --imatrix)" },
     ],
     details: [
@@ -246,6 +275,12 @@ export const quantizeCommand = defineCommand(
     const dryRun = o.dryRun === true;
     const targetBpw = typeof o.targetBpw === "number" ? o.targetBpw : undefined;
     const targetFileBytes = typeof o.targetSize === "string" ? parseByteSize(o.targetSize, "--target-size") : undefined;
+    if (typeof o.budgetCalibrate === "string" && targetBpw === undefined && targetFileBytes === undefined) {
+      throw new UsageError("--budget-calibrate needs --target-bpw or --target-size", "quantize");
+    }
+    if (o.budgetCalibrateChunks !== undefined && !(typeof o.budgetCalibrateChunks === "number" && Number.isInteger(o.budgetCalibrateChunks) && o.budgetCalibrateChunks > 0)) {
+      throw new UsageError(`--budget-calibrate-chunks must be a positive integer`, "quantize");
+    }
     let budget: BudgetPlan | undefined;
     if (targetBpw !== undefined || targetFileBytes !== undefined) {
       if (targetBpw !== undefined && targetFileBytes !== undefined) throw new UsageError("give only one of --target-bpw and --target-size", "quantize");
@@ -270,6 +305,9 @@ export const quantizeCommand = defineCommand(
         allowRequantize: o.allowRequantize === true,
         threads,
         progress: new Progress(io, mode, "measure"),
+        calibrate: typeof o.budgetCalibrate === "string" ? at(o.budgetCalibrate) : undefined,
+        calibrateChunks: typeof o.budgetCalibrateChunks === "number" ? o.budgetCalibrateChunks : undefined,
+        calibrateProgress: new Progress(io, mode, "sensitivity"),
       });
       if (!mode.json && !mode.quiet) {
         print(io, formatBudgetSummary(budget));
