@@ -3047,3 +3047,122 @@ export function dq_iq1_s(x: usize, y: usize, nb: i32): void {
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------- iq1_s split search
+
+// The exact three-level split search of quantize_row_iq1_s_impl (src/schemes/iq1.ts quantizeRowIq1SImpl, the
+// double loop over the boundaries i1 <= i2), which TypeScript drives per 32-value sub-block: it writes the prefix
+// sums sumx[0..n], sumw[0..n] at iq1sSplitIo() and iq1sSplitIo() + 192, calls iq1s_split, and reads the choice.
+// Four consecutive i2 are evaluated in the lanes of f32x4 vectors with the C's float operations in the C's order;
+// the C's sequential test against the running best score is exact per lane as long as no lane before it updated
+// the best, so a group of four where no lane passes the test against the current best is skipped, and any other
+// group is replayed lane by lane in scalar code (which then updates the best in C order).
+const S1_SX: usize = memory.data(48 * 4, 16);
+const S1_SW: usize = memory.data(48 * 4, 16);
+const S1_CXP: usize = memory.data(48 * 4, 16);
+const S1_CXM: usize = memory.data(48 * 4, 16);
+const S1_CWP: usize = memory.data(48 * 4, 16);
+const S1_CWM: usize = memory.data(48 * 4, 16);
+let S1_SCALE: f32 = 0;
+
+/** Address of the split search's input: sumx at +0, sumw at +192 (48 floats each). */
+export function iq1sSplitIo(): usize {
+  return S1_SX;
+}
+
+/** The scale of the last iq1s_split that found a split. */
+export function iq1sSplitScale(): f32 {
+  return S1_SCALE;
+}
+
+/**
+ * Split search over n + 1 prefix sums (n <= 32) with the shifted levels x_p = {xp0, xp1, xp2} and
+ * x_m = {xm0, -xp1, xm2}. Returns -1 when no candidate passed, else besti1 | besti2 << 8 | (best_shift + 1) << 16
+ * (the scale then in iq1sSplitScale()). @see quantize_row_iq1_s_impl (ggml/src/ggml-quants.c)
+ */
+export function iq1s_split(n: i32, xp0: f32, xp1: f32, xp2: f32, xm0: f32, xm2: f32): i32 {
+  const sx0 = load<f32>(S1_SX);
+  const sw0 = load<f32>(S1_SW);
+  const sxN = load<f32>(S1_SX + (<usize>n << 2));
+  const swN = load<f32>(S1_SW + (<usize>n << 2));
+  // the third terms of sumqx / sumq2 depend on i2 only
+  for (let i2 = 0; i2 <= n; ++i2) {
+    const o = <usize>i2 << 2;
+    const cx: f32 = sxN - load<f32>(S1_SX + o);
+    const cw: f32 = swN - load<f32>(S1_SW + o);
+    store<f32>(S1_CXP + o, cx * xp2);
+    store<f32>(S1_CXM + o, cx * xm2);
+    store<f32>(S1_CWP + o, cw * xp2 * xp2);
+    store<f32>(S1_CWM + o, cw * xm2 * xm2);
+  }
+  let best: f32 = -3.4028234663852886e38; // -FLT_MAX
+  let scale: f32 = 0;
+  let bi1 = -1;
+  let bi2 = -1;
+  let bshift = 0;
+  const zero = f32x4.splat(0);
+  const iota = i32x4(0, 1, 2, 3);
+  const lim = i32x4.splat(n);
+  const vxp1 = f32x4.splat(xp1);
+  for (let i1 = 0; i1 <= n; ++i1) {
+    const sxi1 = load<f32>(S1_SX + (<usize>i1 << 2));
+    const swi1 = load<f32>(S1_SW + (<usize>i1 << 2));
+    const ax: f32 = sxi1 - sx0;
+    const aw: f32 = swi1 - sw0;
+    const axP: f32 = ax * xp0;
+    const axM: f32 = ax * xm0;
+    const awP: f32 = aw * xp0 * xp0;
+    const awM: f32 = aw * xm0 * xm0;
+    const vsx = f32x4.splat(sxi1);
+    const vsw = f32x4.splat(swi1);
+    const vaxP = f32x4.splat(axP);
+    const vaxM = f32x4.splat(axM);
+    const vawP = f32x4.splat(awP);
+    const vawM = f32x4.splat(awM);
+    for (let i2 = i1; i2 <= n; i2 += 4) {
+      const o = <usize>i2 << 2;
+      const bx = f32x4.sub(v128.load(S1_SX + o), vsx);
+      const bw = f32x4.sub(v128.load(S1_SW + o), vsw);
+      const bxP = f32x4.mul(bx, vxp1);
+      const bwQ = f32x4.mul(f32x4.mul(bw, vxp1), vxp1);
+      const qxP = f32x4.add(f32x4.add(vaxP, bxP), v128.load(S1_CXP + o));
+      const q2P = f32x4.add(f32x4.add(vawP, bwQ), v128.load(S1_CWP + o));
+      const qxM = f32x4.add(f32x4.sub(vaxM, bxP), v128.load(S1_CXM + o));
+      const q2M = f32x4.add(f32x4.add(vawM, bwQ), v128.load(S1_CWM + o));
+      const vb = f32x4.splat(best);
+      const mP = v128.and(f32x4.gt(q2P, zero), f32x4.gt(f32x4.mul(qxP, qxP), f32x4.mul(vb, q2P)));
+      const mM = v128.and(f32x4.gt(q2M, zero), f32x4.gt(f32x4.mul(qxM, qxM), f32x4.mul(vb, q2M)));
+      const valid = i32x4.le_s(i32x4.add(i32x4.splat(i2), iota), lim);
+      if (!v128.any_true(v128.and(v128.or(mP, mM), valid))) continue;
+      const end = i2 + 3 < n ? i2 + 3 : n;
+      for (let j = i2; j <= end; ++j) {
+        const oj = <usize>j << 2;
+        const bxs: f32 = load<f32>(S1_SX + oj) - sxi1;
+        const bws: f32 = load<f32>(S1_SW + oj) - swi1;
+        const bxPs: f32 = bxs * xp1;
+        const bwQs: f32 = bws * xp1 * xp1;
+        let sumqx: f32 = axP + bxPs + load<f32>(S1_CXP + oj);
+        let sumq2: f32 = awP + bwQs + load<f32>(S1_CWP + oj);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          scale = sumqx / sumq2;
+          best = scale * sumqx;
+          bi1 = i1;
+          bi2 = j;
+          bshift = 1;
+        }
+        sumqx = axM - bxPs + load<f32>(S1_CXM + oj);
+        sumq2 = awM + bwQs + load<f32>(S1_CWM + oj);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          scale = sumqx / sumq2;
+          best = scale * sumqx;
+          bi1 = i1;
+          bi2 = j;
+          bshift = -1;
+        }
+      }
+    }
+  }
+  if (bi1 < 0) return -1;
+  S1_SCALE = scale;
+  return bi1 | (bi2 << 8) | ((bshift + 1) << 16);
+}

@@ -18,7 +18,7 @@ import { importanceRequired } from "./common.js";
 import { IQ1M_DELTA, IQ1S_DELTA, iq1sGrid, NGRID_IQ1S } from "./iq-grids.js";
 import { FLT_MAX, GROUP_MAX_EPS_IQ1_M, GROUP_MAX_EPS_IQ1_S, IQ1_INDEX, iq2xsInitImpl, TERMS } from "./iq2-common.js";
 import { nearestInt } from "../math/round.js";
-import { ensureWasmTables, wasmDequantizer } from "../wasm/quants.js";
+import { ensureWasmTables, wasmDequantizer, wasmExport } from "../wasm/quants.js";
 
 const f = Math.fround;
 const QK_K = 256;
@@ -110,11 +110,14 @@ export function iq1FindBestNeighbour2(
   // the 8x3 terms w*diff*diff, diff = scale*xg[l] - xval[i], as the C computes them; then per neighbour the C's
   // sequential float sum of its eight terms (see iq2FindBestNeighbour)
   const T = TERMS;
+  let nonNeg = true;
   for (let l = 0; l < 3; l++) {
     const sq = f(scale * xg[l]);
     for (let i = 0; i < 8; i++) {
       const diff = f(sq - xval[xOff + i]);
-      T[4 * i + l] = f(f(weightArr[wOff + i] * diff) * diff);
+      const t = f(f(weightArr[wOff + i] * diff) * diff);
+      T[4 * i + l] = t;
+      if (!(t >= 0)) nonNeg = false;
     }
   }
   let bestScore = FLT_MAX;
@@ -122,14 +125,30 @@ export function iq1FindBestNeighbour2(
   for (let j = 1; j <= numNeighbors; ++j) {
     const g = neighbours[nOff + j];
     const kg = packed[g];
-    let d2 = f(0 + T[kg & 3]);
-    d2 = f(d2 + T[4 + ((kg >> 2) & 3)]);
-    d2 = f(d2 + T[8 + ((kg >> 4) & 3)]);
-    d2 = f(d2 + T[12 + ((kg >> 6) & 3)]);
-    d2 = f(d2 + T[16 + ((kg >> 8) & 3)]);
-    d2 = f(d2 + T[20 + ((kg >> 10) & 3)]);
-    d2 = f(d2 + T[24 + ((kg >> 12) & 3)]);
-    d2 = f(d2 + T[28 + (kg >> 14)]);
+    const t0 = T[kg & 3];
+    const t1 = T[4 + ((kg >> 2) & 3)];
+    const t2 = T[8 + ((kg >> 4) & 3)];
+    const t3 = T[12 + ((kg >> 6) & 3)];
+    const t4 = T[16 + ((kg >> 8) & 3)];
+    const t5 = T[20 + ((kg >> 10) & 3)];
+    const t6 = T[24 + ((kg >> 12) & 3)];
+    const t7 = T[28 + (kg >> 14)];
+    if (nonNeg) {
+      // Certified skip: with nonnegative terms the C's float sum c of the eight terms is within
+      // gamma_7 = 7u/(1-7u) < 4.2e-7 (u = 2^-24) of their exact sum s, and the double sum e is within 1e-15
+      // of s, so e*(1 - 1e-6) >= bestScore implies c >= bestScore: this neighbour cannot win (c < bestScore).
+      // (Float additions have this relative bound in the subnormal range too; an overflow makes c = inf.)
+      const e = t0 + t1 + (t2 + t3) + (t4 + t5 + (t6 + t7));
+      if (e * (1 - 1e-6) >= bestScore) continue;
+    }
+    let d2 = f(0 + t0);
+    d2 = f(d2 + t1);
+    d2 = f(d2 + t2);
+    d2 = f(d2 + t3);
+    d2 = f(d2 + t4);
+    d2 = f(d2 + t5);
+    d2 = f(d2 + t6);
+    d2 = f(d2 + t7);
     if (d2 < bestScore) {
       bestScore = d2;
       gridIndex = g;
@@ -171,12 +190,38 @@ const dequantizeRowIq1SW = wasmDequantizer("dq_iq1_s", QK_K, BLOCK_IQ1_S_SIZE, (
 
 // ------------------------------------------------------------------------------------------------ iq1_s
 
+/** The WebAssembly split search of iq1_s (assembly/quants.ts iq1s_split) with its io buffer and memory view. */
+interface Iq1sSplitKernel {
+  fn: (n: number, xp0: number, xp1: number, xp2: number, xm0: number, xm2: number) => number;
+  scale: () => number;
+  io: number;
+  f32: Float32Array;
+}
+
+/** The split-search kernel when the WebAssembly path is on (taken once per quantize call), else null. */
+function iq1sSplitKernel(): Iq1sSplitKernel | null {
+  const k = wasmExport<Iq1sSplitKernel["fn"]>("iq1s_split");
+  if (k === null) return null;
+  return { fn: k.fn, scale: k.ex.iq1sSplitScale as () => number, io: (k.ex.iq1sSplitIo as () => number)(), f32: k.f32 };
+}
+
 /**
  * Quantizes one row of `n` values (a multiple of 256) into iq1_s blocks at `y[yOff..]`.
  * @see quantize_row_iq1_s_impl (ggml/src/ggml-quants.c)
  */
-export function quantizeRowIq1SImpl(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, n: number, quantWeights: Float32Array): void {
+export function quantizeRowIq1SImpl(
+  x: Float32Array,
+  xOff: number,
+  y: Uint8Array,
+  yOff: number,
+  n: number,
+  quantWeights: Float32Array,
+  split: Iq1sSplitKernel | null = null,
+): void {
   const { gridL, packed, map: kmapQ2xs, neighbours: kneighborsQ2xs } = iq2xsInitImpl(IQ1_INDEX);
+  const wsx = split === null ? 0 : split.io >> 2;
+  const wsw = wsx + 48;
+  const wf = split === null ? sumx : split.f32;
   const nbl = n / QK_K;
   const blockSize = IQ1S_BLOCK_SIZE;
   const xP = X_P_S;
@@ -223,52 +268,67 @@ export function quantizeRowIq1SImpl(x: Float32Array, xOff: number, y: Uint8Array
       let besti1 = -1;
       let besti2 = -1;
       let bestShift = 0;
-      const sx0 = sumx[0];
-      const sw0 = sumw[0];
-      const sxN = sumx[blockSize];
-      const swN = sumw[blockSize];
-      // the third terms of sumqx / sumq2 depend on i2 only: (sumx[block_size] - sumx[i2])*x_p[2] etc.
-      for (let i2 = 0; i2 <= blockSize; ++i2) {
-        const cx = f(sxN - sumx[i2]);
-        const cw = f(swN - sumw[i2]);
-        CXP[i2] = f(cx * xP[2]);
-        CXM[i2] = f(cx * xM[2]);
-        CWP[i2] = f(f(cw * xP[2]) * xP[2]);
-        CWM[i2] = f(f(cw * xM[2]) * xM[2]);
-      }
-      const xP1 = xP[1];
-      for (let i1 = 0; i1 <= blockSize; ++i1) {
-        const sxi1 = sumx[i1];
-        const swi1 = sumw[i1];
-        const ax = f(sxi1 - sx0);
-        const aw = f(swi1 - sw0);
-        const axP = f(ax * xP[0]);
-        const axM = f(ax * xM[0]);
-        const awP = f(f(aw * xP[0]) * xP[0]);
-        const awM = f(f(aw * xM[0]) * xM[0]);
-        for (let i2 = i1; i2 <= blockSize; ++i2) {
-          const bx = f(sumx[i2] - sxi1);
-          const bw = f(sumw[i2] - swi1);
-          // x_m[1] = -x_p[1]: bx*x_m[1] is -(bx*x_p[1]) and bw*x_m[1]*x_m[1] equals bw*x_p[1]*x_p[1], exactly
-          const bxP = f(bx * xP1);
-          const bwQ = f(f(bw * xP1) * xP1);
-          let sumqx = f(f(axP + bxP) + CXP[i2]);
-          let sumq2 = f(f(awP + bwQ) + CWP[i2]);
-          if (sumq2 > 0 && f(sumqx * sumqx) > f(bestScore * sumq2)) {
-            scale = f(sumqx / sumq2);
-            bestScore = f(scale * sumqx);
-            besti1 = i1;
-            besti2 = i2;
-            bestShift = 1;
-          }
-          sumqx = f(f(axM - bxP) + CXM[i2]);
-          sumq2 = f(f(awM + bwQ) + CWM[i2]);
-          if (sumq2 > 0 && f(sumqx * sumqx) > f(bestScore * sumq2)) {
-            scale = f(sumqx / sumq2);
-            bestScore = f(scale * sumqx);
-            besti1 = i1;
-            besti2 = i2;
-            bestShift = -1;
+      if (split !== null) {
+        // the same search in WebAssembly (assembly/quants.ts iq1s_split), four i2 per f32x4, same floats and order
+        for (let j = 0; j <= blockSize; ++j) {
+          wf[wsx + j] = sumx[j];
+          wf[wsw + j] = sumw[j];
+        }
+        const r = split.fn(blockSize, xP[0], xP[1], xP[2], xM[0], xM[2]);
+        if (r >= 0) {
+          besti1 = r & 255;
+          besti2 = (r >> 8) & 255;
+          bestShift = (r >> 16) - 1;
+          scale = split.scale();
+        }
+      } else {
+        const sx0 = sumx[0];
+        const sw0 = sumw[0];
+        const sxN = sumx[blockSize];
+        const swN = sumw[blockSize];
+        // the third terms of sumqx / sumq2 depend on i2 only: (sumx[block_size] - sumx[i2])*x_p[2] etc.
+        for (let i2 = 0; i2 <= blockSize; ++i2) {
+          const cx = f(sxN - sumx[i2]);
+          const cw = f(swN - sumw[i2]);
+          CXP[i2] = f(cx * xP[2]);
+          CXM[i2] = f(cx * xM[2]);
+          CWP[i2] = f(f(cw * xP[2]) * xP[2]);
+          CWM[i2] = f(f(cw * xM[2]) * xM[2]);
+        }
+        const xP1 = xP[1];
+        for (let i1 = 0; i1 <= blockSize; ++i1) {
+          const sxi1 = sumx[i1];
+          const swi1 = sumw[i1];
+          const ax = f(sxi1 - sx0);
+          const aw = f(swi1 - sw0);
+          const axP = f(ax * xP[0]);
+          const axM = f(ax * xM[0]);
+          const awP = f(f(aw * xP[0]) * xP[0]);
+          const awM = f(f(aw * xM[0]) * xM[0]);
+          for (let i2 = i1; i2 <= blockSize; ++i2) {
+            const bx = f(sumx[i2] - sxi1);
+            const bw = f(sumw[i2] - swi1);
+            // x_m[1] = -x_p[1]: bx*x_m[1] is -(bx*x_p[1]) and bw*x_m[1]*x_m[1] equals bw*x_p[1]*x_p[1], exactly
+            const bxP = f(bx * xP1);
+            const bwQ = f(f(bw * xP1) * xP1);
+            let sumqx = f(f(axP + bxP) + CXP[i2]);
+            let sumq2 = f(f(awP + bwQ) + CWP[i2]);
+            if (sumq2 > 0 && f(sumqx * sumqx) > f(bestScore * sumq2)) {
+              scale = f(sumqx / sumq2);
+              bestScore = f(scale * sumqx);
+              besti1 = i1;
+              besti2 = i2;
+              bestShift = 1;
+            }
+            sumqx = f(f(axM - bxP) + CXM[i2]);
+            sumq2 = f(f(awM + bwQ) + CWM[i2]);
+            if (sumq2 > 0 && f(sumqx * sumqx) > f(bestScore * sumq2)) {
+              scale = f(sumqx / sumq2);
+              bestScore = f(scale * sumqx);
+              besti1 = i1;
+              besti2 = i2;
+              bestShift = -1;
+            }
           }
         }
       }
@@ -347,8 +407,9 @@ export function quantizeIq1S(src: Float32Array, dst: Uint8Array, nrows: number, 
     throw new SchemeError("QUANT_IMPORTANCE_REQUIRED", "missing quantization weights (GGML_ASSERT(quant_weights))", { scheme: "iq1_s" });
   }
   const nblock = nPerRow / QK_K;
+  const split = iq1sSplitKernel();
   for (let row = 0; row < nrows; ++row) {
-    quantizeRowIq1SImpl(src, row * nPerRow, dst, row * nblock * BLOCK_IQ1_S_SIZE, nPerRow, importance);
+    quantizeRowIq1SImpl(src, row * nPerRow, dst, row * nblock * BLOCK_IQ1_S_SIZE, nPerRow, importance, split);
   }
   return nrows * nblock * BLOCK_IQ1_S_SIZE;
 }

@@ -31,6 +31,9 @@ function tritOf(v: number, w: number): number {
   return ((v + ((w >> 31) | 1) * 0.5) | 0) + 1;
 }
 
+/** `(uint8_t)((q*256 + (243 - 1)) / 243)` of quantize_row_tq1_0_ref for every byte q (the C's ceiling division, as a table). */
+const CEIL_DIV_243 = Uint8Array.from({ length: 256 }, (_, q) => Math.trunc((q * 256 + (243 - 1)) / 243) & 0xff);
+
 /**
  * @see quantize_row_tq1_0_ref (ggml/src/ggml-quants.c)
  */
@@ -59,7 +62,7 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
           q = (q * 3 + xi) & 0xff;
         }
         // ceiling division (243 == pow(3, 5))
-        q = Math.trunc((q * 256 + (243 - 1)) / 243) & 0xff;
+        q = CEIL_DIV_243[q];
         y[yo + j + m] = q;
       }
       x += 5 * 32;
@@ -72,7 +75,7 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
           const xi = tritOf(Math.fround(src[x + m + n * 16] * id), bits[x + m + n * 16]);
           q = (q * 3 + xi) & 0xff;
         }
-        q = Math.trunc((q * 256 + (243 - 1)) / 243) & 0xff;
+        q = CEIL_DIV_243[q];
         y[yo + j + m] = q;
       }
       x += 5 * 16;
@@ -86,7 +89,7 @@ export function quantizeRowTq1_0Ref(src: Float32Array, y: Uint8Array, k: number)
       }
       // shift the first value to the most significant trit
       q = (q * 3) & 0xff;
-      q = Math.trunc((q * 256 + (243 - 1)) / 243) & 0xff;
+      q = CEIL_DIV_243[q];
       y[yo + TQ1_0_QS + j] = q;
     }
     x += 4 * TQ1_0_QH;

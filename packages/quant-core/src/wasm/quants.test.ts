@@ -113,7 +113,7 @@ describe("WebAssembly kernels equal the TypeScript reference", () => {
     });
   }
 
-  for (const name of ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq3_xxs", "iq3_s", "iq2_s", "iq2_xxs"]) {
+  for (const name of ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq3_xxs", "iq3_s", "iq2_s", "iq2_xxs", "iq1_s"]) {
     it(`${name}: quantize with importance byte-identical (adversarial rows, odd weights)`, () => {
       const s = registry.get(name);
       const n = 1024;
@@ -138,6 +138,35 @@ describe("WebAssembly kernels equal the TypeScript reference", () => {
       }
     });
   }
+
+  it("iq1_s: quantize with importance byte-identical on random gaussian multi-row inputs (split search kernel)", () => {
+    const s = registry.get("iq1_s");
+    for (const [n, nRows, seed] of [[4096, 8, 11], [512, 24, 12], [256, 40, 13]] as const) {
+      const r = rng(seed);
+      const x = new Float32Array(n * nRows);
+      // gaussian rows of varied scale, some with a heavy tail, some with ties (quarter steps)
+      for (let row = 0; row < nRows; row++) {
+        const sc = 10 ** (r() * 8 - 4);
+        for (let j = 0; j < n; j++) {
+          let g = (r() + r() + r() + r() - 2) * 1.7;
+          if (row % 3 === 1 && r() < 0.02) g *= 20;
+          if (row % 5 === 2) g = Math.round(g * 4) / 4;
+          x[row * n + j] = g * sc;
+        }
+      }
+      const imp = new Float32Array(n);
+      for (let j = 0; j < n; j++) imp[j] = r() < 0.03 ? 0 : 0.01 + r() * r() * 50;
+      const rb = (n / 256) * s.layout.typeSize * nRows;
+      setQuantCoreWasm(true);
+      const a = new Uint8Array(rb).fill(0xa5);
+      const oa = outcome(() => s.quantize(x, a, nRows, n, { importance: imp }), a);
+      setQuantCoreWasm(false);
+      const b = new Uint8Array(rb).fill(0xa5);
+      const ob = outcome(() => s.quantize(x, b, nRows, n, { importance: imp }), b);
+      expect(oa.startsWith("error"), `${n} x ${nRows}: ${oa.slice(0, 40)}`).toBe(false);
+      expect(oa === ob, `${n} x ${nRows}`).toBe(true);
+    }
+  });
 
   it("odd offsets and lengths: subarray inputs, chunking over many blocks", () => {
     const s = registry.get("q4_K");

@@ -222,3 +222,16 @@ export function ensureWasmTables(key: string, setter: string, tables: readonly A
   tablesDone.add(key);
   return true;
 }
+
+/**
+ * The export `name` and a current float32 view of the module's memory, for kernels that TypeScript drives
+ * block by block through a static buffer of the module (no copying of rows); null when the WebAssembly path is
+ * off. The view stays valid until the memory grows (only the row/chunk helpers above grow it), so take it once
+ * per call of a quantizer, not once per thread.
+ */
+export function wasmExport<F>(name: string): { fn: F; ex: QuantExports; f32: Float32Array } | null {
+  const k = kernel(name);
+  if (k === null) return null;
+  refreshViews(k.ex);
+  return { fn: k.fn as unknown as F, ex: k.ex, f32 };
+}
