@@ -6,8 +6,9 @@
  * Needs the forward pass of @quantlab/runtime (`loadModel`). Until it exists these tests are skipped with the
  * reason in their name. Options (environment):
  *   QUANTLAB_BACKEND        backend name passed to loadModel (default: the runtime's default)
- *   QUANTLAB_GOLDEN_CHUNKS  chunks to evaluate (default 4, ~7 s a model on this machine; 40 = the whole 40-chunk
- *                           base file, compared with results_kld40.tsv figure by figure)
+ *   QUANTLAB_GOLDEN_CHUNKS  chunks to evaluate (default 40 = the whole 40-chunk base file, compared with
+ *                           results_kld40.tsv figure by figure, ~5 s a model with the cpu backend; fewer chunks
+ *                           give only loose checks)
  *   QUANTLAB_GOLDEN_FULL=1  also the full 155-chunk runs against kld_summaries.txt (slow)
  */
 import { describe, expect, it } from "vitest";
@@ -30,7 +31,7 @@ const itRt = loadModel ? it : it.skip;
 const suffix = loadModel ? "" : ` (${WAITING})`;
 
 const G = "golden/llamacpp-c392e50/tinystories-5m";
-const CHUNKS = Number(process.env.QUANTLAB_GOLDEN_CHUNKS ?? 4);
+const CHUNKS = Number(process.env.QUANTLAB_GOLDEN_CHUNKS ?? 40);
 const FULL = process.env.QUANTLAB_GOLDEN_FULL === "1";
 const TIMEOUT = 30 * 60 * 1000;
 
@@ -116,9 +117,11 @@ describe("tinystories-5m vs llama-perplexity c392e50" + suffix, () => {
           );
           if (CHUNKS === 40) {
             expect(Math.abs(s.pplQ.value / row.ppl - 1)).toBeLessThan(0.005);
-            // KLD: within 20 % of llama.cpp's figure, or 2e-4 absolute for the near-lossless files
-            expect(Math.abs(s.kld.mean - row.meanKld)).toBeLessThan(Math.max(0.2 * row.meanKld, 2e-4));
-            expect(Math.abs(100 * s.sameTopP.value - row.sameTopP)).toBeLessThan(1.5);
+            // KLD: within 5 % of llama.cpp's figure (2e-5 absolute for the near-lossless F16/BF16). The runtime rounds
+            // matmul activations to the weight's vec_dot type as ggml does (activations.ts); with f32 activations
+            // a Q8_0/Q6_K model measures ~1/3 and ~1/2 of llama.cpp's KLD.
+            expect(Math.abs(s.kld.mean - row.meanKld)).toBeLessThan(Math.max(0.05 * row.meanKld, 2e-5));
+            expect(Math.abs(100 * s.sameTopP.value - row.sameTopP)).toBeLessThan(0.5);
           } else {
             // a subset of chunks has no golden figure of its own: PPL(base) of the subset (from the base file) times
             // the golden 40-chunk PPL ratio, with room for the ratio to differ on the subset

@@ -34,5 +34,8 @@ export {
   type SamplerOptions,
   type ModelWeights,
   type LayerWeights,
+  ActivationRounder,
+  VEC_DOT_TYPE,
+  type ActivationMode,
 } from "./model/index.js";
 export type { BackendChoice, BackendName, KernelRegistry } from "@quantlab/kernels";

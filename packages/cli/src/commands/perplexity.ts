@@ -36,6 +36,7 @@ export const MODEL_OPTIONS: readonly OptionSpec[] = [
   { name: "threads", flags: ["-t", "--threads"], kind: "number", arg: "N", description: "CPU threads (default: all cores)" },
   { name: "batch", flags: ["-b", "--batch-size"], kind: "number", arg: "N", description: "tokens per forward batch (default: the whole chunk)" },
   { name: "backend", flags: ["--backend"], kind: "string", arg: "NAME", description: "auto, cpu, cpu-ref or gpu", default: "cpu" },
+  { name: "activations", flags: ["--activations"], kind: "string", arg: "ggml|f32", description: "matmul activations rounded like ggml's CPU backend (default, figures comparable with llama.cpp) or exact f32" },
 ];
 
 /** A positive integer option, or undefined when absent; a {@link UsageError} otherwise. */
@@ -78,7 +79,9 @@ export async function loadEvalModel(args: ParsedArgs, io: CliIO, mode: OutputMod
   const nBatch = intOption(args, "batch", "-b", command);
   const full = await inputPath(io, path, "-m");
   const t0 = Date.now();
-  const model = await loadModel(full, { backend, ...(threads !== undefined ? { threads } : {}) });
+  const act = args.options.activations ?? "ggml";
+  if (act !== "ggml" && act !== "f32") throw new UsageError(`--activations must be ggml or f32 (got '${String(act)}')`, command);
+  const model = await loadModel(full, { backend, activations: act, ...(threads !== undefined ? { threads } : {}) });
   note(io, mode, `loaded ${path} (${model.config.arch}, backend ${model.backend}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { model: withBatch(model, nBatch), path, nBatch };
 }

@@ -46,6 +46,7 @@ export const sweepCommand = defineCommand(
       { name: "kvType", flags: ["--kv-type"], kind: "string", arg: "TYPE", description: "KV cache type for the memory check (default f16)" },
       { name: "threads", flags: ["-t", "--threads"], kind: "number", arg: "N", description: "threads (quantize and evaluation)" },
       { name: "backend", flags: ["--backend"], kind: "string", arg: "NAME", description: "evaluation backend: cpu (default), cpu-ref, gpu, auto" },
+      { name: "activations", flags: ["--activations"], kind: "string", arg: "ggml|f32", description: "matmul activations as ggml rounds them (default) or exact f32" },
       { name: "fresh", flags: ["--fresh"], kind: "boolean", description: "ignore results saved by an earlier run" },
     ],
     details: [
@@ -126,6 +127,7 @@ export const sweepCommand = defineCommand(
       maxTokens: typeof o.nPredict === "number" ? o.nPredict : undefined,
       backend,
       threads,
+      activations: o.activations === "f32" ? "f32" : "ggml",
       signal,
       onProgress: (p) => phase(`${p.label} ${p.phase}`).update({ done: p.done, total: p.total }),
     });

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { generate, loadModel, type BackendChoice, type Model } from "@quantlab/runtime";
+import { generate, loadModel, type ActivationMode, type BackendChoice, type Model } from "@quantlab/runtime";
 import { fitModels, type KvCacheType } from "../fit.js";
 import { parseKldBase, type KldBase } from "../kld-base.js";
 import { klDivergence } from "../kld.js";
@@ -37,6 +37,8 @@ export interface DefaultEvaluatorOptions {
   readonly maxTokens?: number | undefined;
   readonly backend?: BackendChoice | undefined;
   readonly threads?: number | undefined;
+  /** Matmul activations: `ggml` (default, rounded like llama.cpp, so figures compare with its tables) or `f32`. */
+  readonly activations?: ActivationMode | undefined;
   /** Progress of the evaluation of one file. */
   readonly onProgress?: ((p: { readonly label: string; readonly phase: string; readonly done: number; readonly total: number }) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -66,6 +68,7 @@ export function createDefaultEvaluator(o: DefaultEvaluatorOptions): SweepEvaluat
     mc: (o.mc ?? []).map((t) => [t.kind, t.tasks ?? null]),
     prompts: o.prompts ?? [],
     maxTokens: o.maxTokens ?? 48,
+    activations: o.activations ?? "ggml",
   });
 
   async function common(model: Model, file: string, label: string): Promise<RowFigures> {
@@ -92,7 +95,7 @@ export function createDefaultEvaluator(o: DefaultEvaluatorOptions): SweepEvaluat
   }
 
   async function withModel<T>(file: string, f: (m: Model) => Promise<T>): Promise<T> {
-    const model = await loadModel(file, { backend: o.backend ?? "cpu", ...(o.threads !== undefined ? { threads: o.threads } : {}) });
+    const model = await loadModel(file, { backend: o.backend ?? "cpu", activations: o.activations ?? "ggml", ...(o.threads !== undefined ? { threads: o.threads } : {}) });
     try {
       return await f(model);
     } finally {

@@ -3,3 +3,4 @@ export { readModelConfig, SUPPORTED_ARCHS, type ModelConfig, type ModelArch } fr
 export { ModelError, type ModelErrorCode } from "./errors.js";
 export { generate, createSampler, createRng, argmax, type GenerateOptions, type GenerateStep, type SamplerOptions } from "./generate.js";
 export type { ModelWeights, LayerWeights } from "./weights.js";
+export { ActivationRounder, VEC_DOT_TYPE, type ActivationMode } from "./activations.js";

@@ -13,6 +13,7 @@
  * are allocated once per model (grown to the largest batch), KV caches once per sequence; nothing is allocated per
  * token or layer on the hot path except small typed-array views.
  */
+import { ActivationRounder, type ActivationMode } from "./activations.js";
 import { openGguf, type GgufFile } from "@quantlab/gguf";
 import {
   builtinBackends,
@@ -88,6 +89,12 @@ export interface LoadModelOptions {
   readonly threads?: number;
   /** A registry to use instead of `createKernelRegistry(builtinBackends({ threads }))`. It is not disposed by the model. */
   readonly registry?: KernelRegistry;
+  /**
+   * `"ggml"` (default): before each matmul the activations are rounded to the weight type's `vec_dot_type` (q8_0,
+   * q8_K, f16, bf16) as ggml's CPU backend does, so perplexity/KLD figures mean what llama.cpp's mean.
+   * `"f32"`: exact f32 activations (slightly better quality than llama.cpp measures). See activations.ts.
+   */
+  readonly activations?: ActivationMode;
 }
 
 /** Opens (when given a path/URL) and loads a GGUF model: metadata, tokenizer, weights in their block formats. */
@@ -100,7 +107,7 @@ export async function loadModel(source: string | GgufFile, opts: LoadModelOption
     const ownRegistry = opts.registry === undefined;
     const registry = opts.registry ?? createKernelRegistry(builtinBackends(opts.threads === undefined ? {} : { threads: opts.threads }));
     const kernels = await registry.resolve(opts.backend ?? "auto");
-    return new TransformerModel(config, tokenizer, weights, kernels, ownRegistry ? registry : undefined);
+    return new TransformerModel(config, tokenizer, weights, kernels, ownRegistry ? registry : undefined, new ActivationRounder(opts.activations ?? "ggml"));
   } finally {
     if (typeof source === "string") await file.close();
   }
@@ -150,6 +157,7 @@ class TransformerModel implements Model {
     private readonly weights: ModelWeights,
     readonly kernels: ResolvedKernels,
     private readonly ownRegistry: KernelRegistry | undefined,
+    private readonly act: ActivationRounder,
   ) {
     this.nVocab = config.nVocab;
     this.backend = kernels.backend;
@@ -260,7 +268,7 @@ class TransformerModel implements Model {
     let r = K.rmsnorm(src, nt, c.nEmbd, W.outputNorm, c.rmsEps, this.xn);
     if (r) await r;
     hooks?.onMatmulInput?.("output.weight", this.xn.subarray(0, nt * c.nEmbd), nt, c.nEmbd);
-    r = K.matmul(this.xn, nt, W.output, out);
+    r = K.matmul(this.act.round(this.xn, nt, W.output.cols, W.output.scheme), nt, W.output, out);
     if (r) await r;
   }
 
@@ -301,11 +309,11 @@ class TransformerModel implements Model {
         hook.onMatmulInput!(L.wk.name, xv, n, nEmbd);
         hook.onMatmulInput!(L.wv.name, xv, n, nEmbd);
       }
-      r = K.matmul(xn, n, L.wq, q);
+      r = K.matmul(this.act.round(xn, n, L.wq.cols, L.wq.scheme), n, L.wq, q);
       if (r) await r;
-      r = K.matmul(xn, n, L.wk, kView);
+      r = K.matmul(this.act.round(xn, n, L.wk.cols, L.wk.scheme), n, L.wk, kView);
       if (r) await r;
-      r = K.matmul(xn, n, L.wv, vView);
+      r = K.matmul(this.act.round(xn, n, L.wv.cols, L.wv.scheme), n, L.wv, vView);
       if (r) await r;
       if (L.bq) addBias(q, n, qDim, L.bq);
       if (L.bk) addBias(kView, n, kvDim, L.bk);
@@ -324,7 +332,7 @@ class TransformerModel implements Model {
       r = K.attention(q, n, positions, kc, vc, nHead, nKvHead, headDim, c.attnScale, attnOut);
       if (r) await r;
       if (hook) hook.onMatmulInput!(L.wo.name, attnOut.subarray(0, n * qDim), n, qDim);
-      r = K.matmul(attnOut, n, L.wo, proj);
+      r = K.matmul(this.act.round(attnOut, n, L.wo.cols, L.wo.scheme), n, L.wo, proj);
       if (r) await r;
       if (L.bo) addBias(proj, n, nEmbd, L.bo);
       addInPlace(x, proj, n * nEmbd);
@@ -337,14 +345,14 @@ class TransformerModel implements Model {
         hook.onMatmulInput!(L.wGate.name, xv, n, nEmbd);
         hook.onMatmulInput!(L.wUp.name, xv, n, nEmbd);
       }
-      r = K.matmul(xn, n, L.wGate, gate);
+      r = K.matmul(this.act.round(xn, n, L.wGate.cols, L.wGate.scheme), n, L.wGate, gate);
       if (r) await r;
-      r = K.matmul(xn, n, L.wUp, up);
+      r = K.matmul(this.act.round(xn, n, L.wUp.cols, L.wUp.scheme), n, L.wUp, up);
       if (r) await r;
       r = K.swiglu(gate, up, n * nFf, gate);
       if (r) await r;
       if (hook) hook.onMatmulInput!(L.wDown.name, gate.subarray(0, n * nFf), n, nFf);
-      r = K.matmul(gate, n, L.wDown, proj);
+      r = K.matmul(this.act.round(gate, n, L.wDown.cols, L.wDown.scheme), n, L.wDown, proj);
       if (r) await r;
       addInPlace(x, proj, n * nEmbd);
     }
