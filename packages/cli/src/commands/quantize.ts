@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { estimateTensorSensitivity } from "@quantlab/eval";
+import { estimateTensorSensitivity, parseSize } from "@quantlab/eval";
 import { openGguf } from "@quantlab/gguf";
 import {
   builtinRecipeRegistry,
@@ -61,17 +61,15 @@ function positionals(ps: readonly string[], keepSplit: boolean): { input: string
   return { input, output, type, threads };
 }
 
-/**
- * A size: plain bytes, or a number with a unit (`2.5MB` = 2.5e6, `2.5MiB` = 2.5·2^20; K/M/G/T, case-insensitive,
- * a bare `M`/`G` counts as decimal).
- */
+/** A positive size for `flag` (`2500000`, `2.5MB`, `2.4MiB`), read by eval's {@link parseSize}. */
 export function parseByteSize(s: string, flag: string): number {
-  const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)(i?)(b?)\s*$/i.exec(s);
-  if (!m) throw new UsageError(`${flag}: '${s}' is not a size (e.g. 2500000, 2.5MB, 2.4MiB)`, "quantize");
-  const exp = { "": 0, k: 1, m: 2, g: 3, t: 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
-  const base = m[3] ? 1024 : 1000;
-  const v = Math.round(Number(m[1]) * base ** exp);
-  if (!(v > 0) || !Number.isFinite(v)) throw new UsageError(`${flag}: '${s}' must be a positive size`, "quantize");
+  let v: number;
+  try {
+    v = parseSize(s);
+  } catch {
+    throw new UsageError(`${flag}: '${s}' is not a size (e.g. 2500000, 2.5MB, 2.4MiB)`, "quantize");
+  }
+  if (!(v > 0)) throw new UsageError(`${flag}: '${s}' must be a positive size`, "quantize");
   return v;
 }
 

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, resolve } from "node:path";
@@ -99,7 +100,6 @@ export const sweepCommand = defineCommand(
     const arch = String(gguf.get("general.architecture") ?? "unknown");
     const nLayer = Number(gguf.get(`${arch}.block_count`) ?? 0);
     await gguf.close();
-    const { statSync } = await import("node:fs");
     const fileBytes = statSync(model).size;
 
     // One progress line per phase of each row (imatrix, perplexity, kld, a task): rate and ETA are per phase.

@@ -13,8 +13,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { QuantlabError } from "@quantlab/gguf";
-import { builtinRecipeRegistry, quantizeModel, type QuantizeModelOptions } from "@quantlab/quant-core";
+import { openGguf, QuantlabError } from "@quantlab/gguf";
+import { builtinRecipeRegistry, loadImatrixFile, planBudget, quantizeModel, type QuantizeModelOptions } from "@quantlab/quant-core";
 import { renderReportHtml, renderReportMarkdown, reportCharts } from "../report/render.js";
 import { renderScatterSvg } from "../report/svg.js";
 import type { MultipleChoiceFigure, SweepModelInfo, SweepReport, SweepRow } from "../report/types.js";
@@ -155,7 +155,7 @@ export function recommend(rows: readonly SweepRow[], vramGiven: boolean): SweepR
     const best = [...pool].sort((a, b) => score(a) - score(b))[0]!;
     return {
       label: best.label,
-      reason: `the most faithful quantization that fits (${best.meanKld !== undefined ? `mean KLD ${best.meanKld.toFixed(5)}` : `PPL ${best.ppl?.toFixed(3)}`}, ${(best.fileBytes ?? 0) / 1048576 >= 0 ? `${((best.fileBytes ?? 0) / 1048576).toFixed(2)} MiB` : ""})`,
+      reason: `the most faithful quantization that fits (${best.meanKld !== undefined ? `mean KLD ${best.meanKld.toFixed(5)}` : `PPL ${best.ppl?.toFixed(3)}`}, ${((best.fileBytes ?? 0) / 1048576).toFixed(2)} MiB)`,
     };
   }
   // Without a memory limit: the smallest row within 1 % of the best PPL (or KLD ≤ 0.01), the usual "knee".
@@ -241,8 +241,6 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     try {
       let overrides: QuantizeModelOptions["tensorTypeOverrides"] = undefined;
       if (job.targetBpw !== undefined) {
-        const { openGguf } = await import("@quantlab/gguf");
-        const { planBudget, loadImatrixFile } = await import("@quantlab/quant-core");
         const f = await openGguf(o.model);
         try {
           const plan = await planBudget(f, {

@@ -51,6 +51,11 @@ export class ActivationRounder {
   private out = new Float32Array(0);
   private bytes = new Uint8Array(0);
   private readonly schemes = new Map<string, QuantScheme>();
+  // What `out` holds: the last rounding (source array, tokens, columns, target type), for `again`.
+  private lastSrc: Float32Array | undefined;
+  private lastN = 0;
+  private lastCols = 0;
+  private lastTarget = "";
 
   constructor(readonly mode: ActivationMode) {}
 
@@ -58,10 +63,15 @@ export class ActivationRounder {
    * `x` ([nTokens, cols]) as the matmul against a `weightScheme` weight sees it: `x` itself when no rounding applies,
    * else a view of an internal buffer (valid until the next call).
    */
-  round(x: Float32Array, nTokens: number, cols: number, weightScheme: string): Float32Array {
+  round(x: Float32Array, nTokens: number, cols: number, weightScheme: string, again = false): Float32Array {
     if (this.mode === "f32") return x;
     const target = VEC_DOT_TYPE[weightScheme];
     if (target === undefined) return x;
+    // `again`: the caller says `x` has not changed since the previous call (q/k/v, gate/up share one input); when
+    // that call rounded the same rows to the same type, its result is still in the buffer.
+    if (again && this.lastSrc === x && this.lastN === nTokens && this.lastCols === cols && this.lastTarget === target) {
+      return this.out.subarray(0, nTokens * cols);
+    }
     const scheme = this.scheme(target);
     const block = scheme.layout.blockSize;
     if (cols % block !== 0) return x; // a row the vec_dot type cannot hold: ggml would not pick this path either
@@ -76,6 +86,10 @@ export class ActivationRounder {
       scheme.quantizeRowRef(row, bytes, cols);
       scheme.dequantizeRow(bytes, out.subarray(t * cols, (t + 1) * cols), cols);
     }
+    this.lastSrc = x;
+    this.lastN = nTokens;
+    this.lastCols = cols;
+    this.lastTarget = target;
     return out.subarray(0, n);
   }
 

@@ -311,9 +311,9 @@ class TransformerModel implements Model {
       }
       r = K.matmul(this.act.round(xn, n, L.wq.cols, L.wq.scheme), n, L.wq, q);
       if (r) await r;
-      r = K.matmul(this.act.round(xn, n, L.wk.cols, L.wk.scheme), n, L.wk, kView);
+      r = K.matmul(this.act.round(xn, n, L.wk.cols, L.wk.scheme, true), n, L.wk, kView);
       if (r) await r;
-      r = K.matmul(this.act.round(xn, n, L.wv.cols, L.wv.scheme), n, L.wv, vView);
+      r = K.matmul(this.act.round(xn, n, L.wv.cols, L.wv.scheme, true), n, L.wv, vView);
       if (r) await r;
       if (L.bq) addBias(q, n, qDim, L.bq);
       if (L.bk) addBias(kView, n, kvDim, L.bk);
@@ -347,7 +347,7 @@ class TransformerModel implements Model {
       }
       r = K.matmul(this.act.round(xn, n, L.wGate.cols, L.wGate.scheme), n, L.wGate, gate);
       if (r) await r;
-      r = K.matmul(this.act.round(xn, n, L.wUp.cols, L.wUp.scheme), n, L.wUp, up);
+      r = K.matmul(this.act.round(xn, n, L.wUp.cols, L.wUp.scheme, true), n, L.wUp, up);
       if (r) await r;
       r = K.swiglu(gate, up, n * nFf, gate);
       if (r) await r;
